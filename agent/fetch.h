@@ -33,4 +33,9 @@ void fetcher_free(struct fetcher *f);
  * if the transfer could not be started (then <cb> is not called). */
 int fetch_get(struct fetcher *f, const char *url, long timeout_ms, size_t max_bytes, fetch_cb cb, void *arg);
 
+/* Cancels, without calling back, every transfer started with this <cb> and
+ * <arg> (an owner going away while its fetch is in flight: keys_free).
+ * Safe from inside a fetch callback. */
+void fetch_cancel(struct fetcher *f, fetch_cb cb, void *arg);
+
 #endif

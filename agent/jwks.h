@@ -7,6 +7,7 @@
 #ifndef JWKS_H
 #define JWKS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,7 +32,7 @@ struct jwk {
 };
 
 struct jwks {
-	int refcount;                   /* atomic in the implementation */
+	atomic_int refcount;            /* jwks_ref/jwks_unref only */
 	size_t n_keys;
 	struct jwk *keys;
 	uint64_t generation;            /* set by the owner when published; 0 for parsed sets */

@@ -204,7 +204,8 @@ static inline void spop_buf_init(struct spop_buf *b, uint8_t *data, size_t size)
 size_t spop_frame_begin(struct spop_buf *b, uint8_t type, uint64_t sid, uint64_t fid);
 /* Fills in the length of the frame started at <start>. Returns the frame's total
  * size, or 0 if the buffer overflowed or the frame exceeds <max_len> (then
- * b->len is rolled back to <start>). */
+ * b->len is rolled back to <start> and the overflow latch is cleared, so
+ * another frame may still be queued). */
 size_t spop_frame_end(struct spop_buf *b, size_t start, uint32_t max_len);
 
 void spop_put_str(struct spop_buf *b, const void *s, size_t len);

@@ -21,7 +21,7 @@ pass=0 fail=0 failed_names=()
 
 run_one() {
 	local name=$1; shift
-	local log=$logdir/$name.log
+	local log=$logdir/${name//\//_}.log
 	local t0=$SECONDS rc p f
 	"$@" >"$log" 2>&1
 	rc=$?
@@ -47,7 +47,7 @@ run_one() {
 
 if [ "$what" = unit ] || [ "$what" = all ]; then
 	for t in "$build"/tests/test_*; do
-		[ -x "$t" ] || continue
+		[ -x "$t" ] && [ "${t%.d}" = "$t" ] || continue
 		run_one "unit/$(basename "$t")" "$t"
 	done
 fi
@@ -61,6 +61,10 @@ fi
 echo
 if [ ${#failed_names[@]} -gt 0 ]; then
 	echo "failed: ${failed_names[*]}"
+fi
+if [ $((pass + fail)) -eq 0 ]; then
+	echo "no test ran"
+	fail=1
 fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

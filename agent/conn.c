@@ -1,0 +1,571 @@
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server.h"
+#include "spop.h"
+#include "status.h"
+#include "verify.h"
+
+/* Stop reading while this much output waits for a peer that does not read,
+ * so a stuck HAProxy cannot make us buffer without bound. */
+#define OUT_HIGH_WATER (256u * 1024u)
+/* Parked verifications per connection before we stop reading (HAProxy
+ * pipelines at most 20; anything beyond that is a misbehaving peer). */
+#define MAX_PENDING 256u
+
+enum conn_state { CONN_HELLO, CONN_RUNNING, CONN_CLOSING };
+
+struct req {
+	struct vreq v;                  /* first: verify.c hands it back */
+	struct conn *c;
+	uint64_t sid, fid;
+	ev_tstamp t0;
+	struct req *next, *prev;
+	size_t hdr_len;
+	bool has_hdr;
+	char hdr[];                     /* copy of the header value: jwt.c keeps pointers into it */
+};
+
+struct conn {
+	struct worker *w;
+	int fd;
+	ev_io rio, wio;
+	enum conn_state state;
+	bool reading;
+	bool draining;
+	bool healthcheck;
+	bool pipelining;
+	uint32_t max_frame;             /* negotiated; before HELLO, our own maximum */
+	uint8_t *in;
+	size_t in_len, in_cap;
+	uint8_t *out;
+	size_t out_off, out_len, out_cap;
+	struct req *pending;
+	unsigned n_pending;
+	struct conn *next, *prev;
+};
+
+static void conn_close(struct conn *c);
+static int conn_flush(struct conn *c);
+static void conn_resume(struct conn *c);
+
+static void update_reading(struct conn *c)
+{
+	bool want = c->state != CONN_CLOSING && c->n_pending < MAX_PENDING &&
+	            c->out_len - c->out_off < OUT_HIGH_WATER;
+
+	if (want && !c->reading)
+		ev_io_start(c->w->loop, &c->rio);
+	else if (!want && c->reading)
+		ev_io_stop(c->w->loop, &c->rio);
+	c->reading = want;
+}
+
+/* Makes room for <need> more output bytes. */
+static int out_reserve(struct conn *c, size_t need)
+{
+	size_t cap;
+	uint8_t *p;
+
+	if (c->out_off > 0 && c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	if (c->out_cap - c->out_len >= need)
+		return 0;
+	if (c->out_off > 0) {
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+		if (c->out_cap - c->out_len >= need)
+			return 0;
+	}
+	cap = c->out_cap ? c->out_cap : 4096;
+	while (cap - c->out_len < need)
+		cap *= 2;
+	p = realloc(c->out, cap);
+	if (!p)
+		return -1;
+	c->out = p;
+	c->out_cap = cap;
+	return 0;
+}
+
+/* Queues AGENT-DISCONNECT <status> and closes once it is written. Pending
+ * verifications are dropped: HAProxy fails them with 256+status anyway. */
+static void conn_fail(struct conn *c, enum spop_status status)
+{
+	struct spop_buf b;
+
+	if (c->state == CONN_CLOSING)
+		return;
+	if (status != SPOP_ERR_NONE)
+		log_event(LOG_WARN, "spop_error", "fd=%d status=%d reason=\"%s\"", c->fd, (int)status,
+		          spop_status_str(status));
+	c->state = CONN_CLOSING;
+	if (out_reserve(c, 512) == 0) {
+		spop_buf_init(&b, c->out + c->out_len, c->out_cap - c->out_len);
+		if (spop_agent_disconnect(&b, status, spop_status_str(status)))
+			c->out_len += b.len;
+	}
+	update_reading(c);
+}
+
+static bool claim_is_safe(const char *s, size_t max)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		/* HAProxy may copy it into a header or a log line */
+		if (i >= max || ch < 0x20 || ch == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static void put_claim(struct spop_buf *b, const struct config *cfg, const char *name, const char *value)
+{
+	if (value && claim_is_safe(value, cfg->max_claim_len))
+		spop_put_set_var_str(b, SPOP_SCOPE_TXN, name, value, strlen(value));
+}
+
+static size_t encode_ack(struct conn *c, const struct req *r, bool with_claims)
+{
+	const struct vreq *v = &r->v;
+	const struct config *cfg = c->w->cfg;
+	struct spop_buf b;
+	size_t start;
+
+	spop_buf_init(&b, c->out + c->out_len, c->out_cap - c->out_len);
+	start = spop_frame_begin(&b, SPOP_FRM_ACK, r->sid, r->fid);
+	spop_put_set_var_bool(&b, SPOP_SCOPE_TXN, "valid", v->status == JWT_OK);
+	if (v->status != JWT_OK) {
+		const char *msg = jwt_status_str(v->status);
+
+		spop_put_set_var_int(&b, SPOP_SCOPE_TXN, "status", jwt_status_http(v->status));
+		spop_put_set_var_str(&b, SPOP_SCOPE_TXN, "message", msg, strlen(msg));
+		spop_put_set_var_bool(&b, SPOP_SCOPE_TXN, "missing", v->status == JWT_MISSED);
+	} else if (with_claims) {
+		put_claim(&b, cfg, "sub", v->jwt.sub);
+		put_claim(&b, cfg, "iss", v->jwt.iss);
+		put_claim(&b, cfg, "kid", v->jwt.kid);
+		put_claim(&b, cfg, "alg", v->jwt.alg_name);
+	}
+	return spop_frame_end(&b, start, c->max_frame);
+}
+
+static void log_verdict(const struct req *r, ev_tstamp now)
+{
+	char sub[LOG_QUOTE_BUF], kid[LOG_QUOTE_BUF];
+	const struct vreq *v = &r->v;
+	const char *s = v->has_jwt && v->jwt.sub ? v->jwt.sub : "";
+	const char *k = v->has_jwt && v->jwt.kid ? v->jwt.kid : "";
+
+	if (!log_enabled(LOG_DEBUG))
+		return;
+	log_event(LOG_DEBUG, "verdict", "sid=%llu fid=%llu valid=%s status=%s alg=%s kid=%s sub=%s reason=\"%s\" us=%.0f",
+	          (unsigned long long)r->sid, (unsigned long long)r->fid, v->status == JWT_OK ? "true" : "false",
+	          jwt_status_name(v->status), v->has_jwt && v->jwt.alg_name ? v->jwt.alg_name : "-",
+	          log_quote(kid, k, strlen(k)), log_quote(sub, s, strlen(s)), jwt_status_str(v->status),
+	          (now - r->t0) * 1e6);
+}
+
+/* Appends the ACK for a finished verification. Claims that make the ACK
+ * larger than the frame are dropped rather than the verdict. */
+static void send_verdict(struct conn *c, struct req *r)
+{
+	size_t n;
+
+	log_verdict(r, ev_now(c->w->loop));
+	if (c->state == CONN_CLOSING)
+		return;
+	if (out_reserve(c, c->max_frame + 4u) < 0) {
+		log_event(LOG_ERR, "out_of_memory", "fd=%d", c->fd);
+		conn_fail(c, SPOP_ERR_RES);
+		return;
+	}
+	n = encode_ack(c, r, true);
+	if (!n)
+		n = encode_ack(c, r, false);
+	if (!n) {
+		conn_fail(c, SPOP_ERR_TOO_BIG);
+		return;
+	}
+	c->out_len += n;
+}
+
+static void req_unlink(struct conn *c, struct req *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		c->pending = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->next = r->prev = NULL;
+	c->n_pending--;
+}
+
+static void req_free(struct req *r)
+{
+	verify_release(&r->v);
+	free(r);
+}
+
+/* A drained connection says goodbye once nothing is pending. */
+static void maybe_finish_drain(struct conn *c)
+{
+	if (c->draining && c->n_pending == 0 && c->state == CONN_RUNNING)
+		conn_fail(c, SPOP_ERR_NONE);
+}
+
+/* verify.c calls this when a parked verification ends. */
+static void req_done(struct vreq *v)
+{
+	struct req *r = (struct req *)v;
+	struct conn *c = r->c;
+
+	req_unlink(c, r);
+	send_verdict(c, r);
+	req_free(r);
+	maybe_finish_drain(c);
+	conn_resume(c);
+}
+
+static void handle_hello(struct conn *c, const struct spop_frame *f)
+{
+	struct spop_hello h;
+	enum spop_status st;
+	struct spop_buf b;
+
+	if (f->type != SPOP_FRM_HAPROXY_HELLO || f->sid != 0 || f->fid != 0) {
+		conn_fail(c, SPOP_ERR_INVALID);
+		return;
+	}
+	st = spop_hello_decode(f->payload, f->payload_len, &h);
+	if (st != SPOP_ERR_NONE) {
+		conn_fail(c, st);
+		return;
+	}
+	/* Negotiate down, never refuse a larger HAProxy value (trap 12). */
+	if (h.max_frame_size < c->max_frame)
+		c->max_frame = (uint32_t)h.max_frame_size;
+	c->pipelining = h.pipelining;
+	c->healthcheck = h.healthcheck;
+	if (out_reserve(c, 256) < 0) {
+		conn_fail(c, SPOP_ERR_RES);
+		return;
+	}
+	spop_buf_init(&b, c->out + c->out_len, c->out_cap - c->out_len);
+	if (!spop_agent_hello(&b, c->max_frame, c->pipelining)) {
+		conn_fail(c, SPOP_ERR_RES);
+		return;
+	}
+	c->out_len += b.len;
+	/* A health check gets exactly one AGENT-HELLO, then we close: HAProxy
+	 * 3.1+ fails the check if anything follows it (trap 15). */
+	c->state = h.healthcheck ? CONN_CLOSING : CONN_RUNNING;
+	update_reading(c);
+}
+
+/* Finds our message and the token header among the NOTIFY's messages.
+ * Returns 0, or -1 when the payload is malformed. */
+static int parse_notify(struct conn *c, const struct spop_frame *f, bool *found, struct spop_value *hdr)
+{
+	const char *want = c->w->cfg->header;
+	struct spop_reader rd;
+	struct spop_str name, key;
+	struct spop_value val;
+	unsigned nargs, i;
+
+	*found = false;
+	hdr->type = SPOP_DATA_NULL;
+	spop_reader_init(&rd, f->payload, f->payload_len);
+	while (!spop_reader_done(&rd)) {
+		bool ours;
+
+		if (spop_read_message(&rd, &name, &nargs) < 0)
+			return -1;
+		ours = spop_str_eq(name, "check-jwt");
+		*found |= ours;
+		for (i = 0; i < nargs; i++) {
+			if (spop_read_kv(&rd, &key, &val) < 0)
+				return -1;
+			if (ours && spop_str_eq(key, want))
+				*hdr = val;
+		}
+	}
+	return 0;
+}
+
+static void handle_notify(struct conn *c, const struct spop_frame *f)
+{
+	struct spop_value hdr = {0};
+	struct req *r;
+	bool found, has_hdr;
+	size_t len = 0;
+
+	if (parse_notify(c, f, &found, &hdr) < 0) {
+		conn_fail(c, SPOP_ERR_INVALID);
+		return;
+	}
+	/* A header sample arrives as STRING (or BINARY); a failed fetch (no
+	 * such header) arrives as NULL: both other cases mean "no token". */
+	has_hdr = found && (hdr.type == SPOP_DATA_STRING || hdr.type == SPOP_DATA_BINARY);
+	if (has_hdr)
+		len = hdr.u.s.len;
+	if (!found)
+		log_event(LOG_WARN, "notify_without_check_jwt", "fd=%d sid=%llu", c->fd, (unsigned long long)f->sid);
+	r = calloc(1, sizeof(*r) + len + 1);
+	if (!r) {
+		conn_fail(c, SPOP_ERR_RES);
+		return;
+	}
+	r->c = c;
+	r->sid = f->sid;
+	r->fid = f->fid;
+	r->t0 = ev_now(c->w->loop);
+	r->has_hdr = has_hdr;
+	r->hdr_len = len;
+	if (len)
+		memcpy(r->hdr, hdr.u.s.ptr, len);
+	r->v.done = req_done;
+	if (!found) {
+		/* Fail closed: a NOTIFY we do not understand never validates. */
+		r->v.status = JWT_VERIFICATION_FAIL;
+	} else if (!verify_start(&c->w->verifier, &r->v, has_hdr ? r->hdr : NULL, len)) {
+		r->next = c->pending;
+		if (r->next)
+			r->next->prev = r;
+		c->pending = r;
+		c->n_pending++;
+		update_reading(c);
+		return;
+	}
+	send_verdict(c, r);
+	req_free(r);
+}
+
+static void handle_frame(struct conn *c, const struct spop_frame *f)
+{
+	/* Fragmentation is never announced, so every frame must be whole. */
+	if (!(f->flags & SPOP_FL_FIN) || f->type == SPOP_FRM_UNSET) {
+		conn_fail(c, SPOP_ERR_FRAG_NOT_SUPPORTED);
+		return;
+	}
+	if (c->state == CONN_HELLO) {
+		handle_hello(c, f);
+		return;
+	}
+	switch (f->type) {
+	case SPOP_FRM_NOTIFY:
+		handle_notify(c, f);
+		break;
+	case SPOP_FRM_HAPROXY_DISCONNECT: {
+		struct spop_disconnect d = {0};
+		char msg[LOG_QUOTE_BUF];
+
+		if (spop_disconnect_decode(f->payload, f->payload_len, &d) == 0)
+			log_event(LOG_DEBUG, "haproxy_disconnect", "fd=%d status=%llu message=%s", c->fd,
+			          (unsigned long long)d.status, log_quote(msg, d.message.ptr, d.message.len));
+		conn_fail(c, SPOP_ERR_NONE);
+		break;
+	}
+	case SPOP_FRM_HAPROXY_HELLO:
+		conn_fail(c, SPOP_ERR_INVALID);
+		break;
+	default:
+		/* Unknown types may be skipped (doc/SPOE.txt §3.2). */
+		log_event(LOG_DEBUG, "frame_skipped", "fd=%d type=%u", c->fd, f->type);
+		break;
+	}
+}
+
+/* Decodes every complete frame in the input buffer. */
+static void process_input(struct conn *c)
+{
+	struct spop_frame f;
+	size_t off = 0;
+	long n;
+
+	while (c->state != CONN_CLOSING && c->reading) {
+		n = spop_frame_parse(c->in + off, c->in_len - off, c->max_frame, &f);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			conn_fail(c, (enum spop_status)-n);
+			break;
+		}
+		off += (size_t)n;
+		handle_frame(c, &f);
+	}
+	if (off > 0) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+}
+
+/* Writes what is queued, in as few send() calls as the socket allows; a
+ * frame is never split on purpose (trap 17). Returns -1 if <c> was freed. */
+static int conn_flush(struct conn *c)
+{
+	ssize_t n;
+
+	while (c->out_off < c->out_len) {
+		n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		if (n > 0) {
+			c->out_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			ev_io_start(c->w->loop, &c->wio);
+			update_reading(c);
+			return 0;
+		}
+		/* EPIPE/ECONNRESET: HAProxy went away, a normal close (trap 21). */
+		conn_close(c);
+		return -1;
+	}
+	c->out_off = c->out_len = 0;
+	ev_io_stop(c->w->loop, &c->wio);
+	if (c->state == CONN_CLOSING) {
+		conn_close(c);
+		return -1;
+	}
+	update_reading(c);
+	return 0;
+}
+
+/* After back-pressure ends, frames already buffered are answered at once:
+ * the socket may have nothing new to wake the read watcher. */
+static void conn_resume(struct conn *c)
+{
+	if (conn_flush(c) < 0)
+		return;
+	if (c->reading && c->in_len > 0) {
+		process_input(c);
+		conn_flush(c);
+	}
+}
+
+static void on_write(struct ev_loop *loop, ev_io *io, int revents)
+{
+	conn_resume(io->data);
+}
+
+static void on_read(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct conn *c = io->data;
+	ssize_t n;
+	int rounds;
+
+	if (!c->in) {
+		/* Allocated on first data: idle and TCP-check connections cost nothing. */
+		c->in_cap = (size_t)c->w->cfg->max_frame_size + 4u;
+		c->in = malloc(c->in_cap);
+		if (!c->in) {
+			log_event(LOG_ERR, "out_of_memory", "fd=%d", c->fd);
+			conn_close(c);
+			return;
+		}
+	}
+	for (rounds = 0; rounds < 16 && c->reading && c->state != CONN_CLOSING; rounds++) {
+		if (c->in_len == c->in_cap)
+			break; /* only while a complete frame waits for room to answer */
+		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+		if (n > 0) {
+			c->in_len += (size_t)n;
+			process_input(c);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		/* EOF or reset: normal end of an agent connection (trap 16, 21). */
+		conn_close(c);
+		return;
+	}
+	conn_flush(c);
+}
+
+void conn_new(struct worker *w, int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		log_event(LOG_ERR, "out_of_memory", "fd=%d", fd);
+		close(fd);
+		return;
+	}
+	c->w = w;
+	c->fd = fd;
+	c->state = CONN_HELLO;
+	c->max_frame = w->cfg->max_frame_size;
+	ev_io_init(&c->rio, on_read, fd, EV_READ);
+	ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+	c->rio.data = c->wio.data = c;
+	c->next = w->conns;
+	if (c->next)
+		c->next->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	update_reading(c);
+	if (w->draining)
+		conn_drain(c);
+}
+
+static void conn_close(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct req *r;
+
+	ev_io_stop(w->loop, &c->rio);
+	ev_io_stop(w->loop, &c->wio);
+	while ((r = c->pending)) {
+		req_unlink(c, r);
+		req_free(r);
+	}
+	close(c->fd);
+	free(c->in);
+	free(c->out);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->n_conns--;
+	free(c);
+	server_conn_closed(w);
+}
+
+void conn_drain(struct conn *c)
+{
+	c->draining = true;
+	if (c->state == CONN_HELLO) {
+		conn_close(c);
+		return;
+	}
+	maybe_finish_drain(c);
+	conn_flush(c);
+}
+
+void conn_close_all(struct worker *w)
+{
+	while (w->conns)
+		conn_close(w->conns);
+}
+
+struct conn *conn_next(struct conn *c)
+{
+	return c->next;
+}

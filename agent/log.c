@@ -1,0 +1,93 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum log_level log_level = LOG_INFO;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void log_set_level(enum log_level level)
+{
+	log_level = level;
+}
+
+int log_enabled(enum log_level level)
+{
+	return level <= log_level;
+}
+
+int log_level_parse(const char *s)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (strcmp(s, level_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+void log_event(enum log_level level, const char *event, const char *fmt, ...)
+{
+	char line[4096];
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+	int w;
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(line, sizeof(line), "ts=%Y-%m-%dT%H:%M:%S", &tm);
+	w = snprintf(line + n, sizeof(line) - n, ".%03ldZ level=%s event=%s ", ts.tv_nsec / 1000000,
+	             level_names[level], event);
+	if (w > 0)
+		n += (size_t)w;
+	if (n < sizeof(line)) {
+		va_start(ap, fmt);
+		w = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+		va_end(ap);
+		if (w > 0)
+			n += (size_t)w;
+	}
+	if (n >= sizeof(line))
+		n = sizeof(line) - 1;
+	/* One write per line so lines from several threads never interleave. */
+	line[n++] = '\n';
+	if (write(STDERR_FILENO, line, n) < 0)
+		return;
+}
+
+char *log_quote(char *out, const void *in, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = in;
+	size_t n = 0, i, max = len > LOG_QUOTE_MAX ? LOG_QUOTE_MAX : len;
+
+	out[n++] = '"';
+	for (i = 0; i < max; i++) {
+		unsigned char c = p[i];
+
+		if (c == '"' || c == '\\') {
+			out[n++] = '\\';
+			out[n++] = (char)c;
+		} else if (c < 0x20 || c > 0x7e) {
+			out[n++] = '\\';
+			out[n++] = 'x';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
+		} else {
+			out[n++] = (char)c;
+		}
+	}
+	if (max < len) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+	return out;
+}
