@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -19,7 +20,7 @@
 enum {
 	OPT_LISTEN = 256, OPT_JWKS_URI, OPT_CACHE_TIME, OPT_FETCH_TIMEOUT, OPT_MAX_STALE,
 	OPT_REFETCH, OPT_HEADER, OPT_PREFIX, OPT_SKEW, OPT_ISSUER, OPT_AUDIENCE,
-	OPT_FRAME, OPT_TOKEN, OPT_CLAIM, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION,
+	OPT_FRAME, OPT_TOKEN, OPT_CLAIM, OPT_CACHE_SIZE, OPT_CACHE_BYTES, OPT_THREADS, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option long_opts[] = {
@@ -37,6 +38,9 @@ static const struct option long_opts[] = {
 	{"max-frame-size", required_argument, NULL, OPT_FRAME},
 	{"max-token-size", required_argument, NULL, OPT_TOKEN},
 	{"max-claim-size", required_argument, NULL, OPT_CLAIM},
+	{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
+	{"cache-bytes", required_argument, NULL, OPT_CACHE_BYTES},
+	{"threads", required_argument, NULL, OPT_THREADS},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -70,6 +74,12 @@ void config_usage(FILE *out)
 	      "  --max-frame-size BYTES   largest SPOP frame (256..1048576, default 16380)\n"
 	      "  --max-token-size BYTES   longest token accepted (default 8192)\n"
 	      "  --max-claim-size BYTES   longest claim exported as a variable (default 256)\n"
+	      "  --cache-size N           verified tokens remembered per thread (default\n"
+	      "                           10000; 0 disables the cache)\n"
+	      "  --cache-bytes BYTES      memory bound of that cache per thread (default\n"
+	      "                           16777216)\n"
+	      "  --threads N              worker threads, each with its own loop, socket\n"
+	      "                           and caches (1-64, default: online CPUs)\n"
 	      "  --log-level LEVEL        error, warn, info or debug (default info)\n"
 	      "  --help                   this text\n"
 	      "  --version                the version\n"
@@ -180,6 +190,8 @@ out:
 
 static void set_defaults(struct config *cfg)
 {
+	long cpus;
+
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "127.0.0.1");
 	snprintf(cfg->listen_port, sizeof(cfg->listen_port), "12345");
@@ -193,7 +205,11 @@ static void set_defaults(struct config *cfg)
 	cfg->max_frame_size = SPOP_DEFAULT_FRAME_SIZE;
 	cfg->max_token_len = 8192;
 	cfg->max_claim_len = 256;
+	cfg->cache_entries = 10000;
+	cfg->cache_bytes = 16u << 20;
 	cfg->log_level = LOG_INFO;
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	cfg->threads = cpus < 1 ? 1 : cpus > 64 ? 64 : (unsigned)cpus;
 }
 
 static int set_header(struct config *cfg, const char *name)
@@ -288,6 +304,21 @@ static int apply_opt(struct config *cfg, int opt, const char *arg, char *err, si
 		if (parse_u64(arg, 1, 4096, &u) < 0)
 			return set_err(err, errlen, "--max-claim-size", "expected bytes, 1-4096"), -1;
 		cfg->max_claim_len = (size_t)u;
+		break;
+	case OPT_CACHE_SIZE:
+		if (parse_u64(arg, 0, 10000000, &u) < 0)
+			return set_err(err, errlen, "--cache-size", "expected entries, 0-10000000"), -1;
+		cfg->cache_entries = (size_t)u;
+		break;
+	case OPT_CACHE_BYTES:
+		if (parse_u64(arg, 65536, (uint64_t)1 << 40, &u) < 0)
+			return set_err(err, errlen, "--cache-bytes", "expected bytes >= 65536"), -1;
+		cfg->cache_bytes = (size_t)u;
+		break;
+	case OPT_THREADS:
+		if (parse_u64(arg, 1, 64, &u) < 0)
+			return set_err(err, errlen, "--threads", "expected 1-64"), -1;
+		cfg->threads = (unsigned)u;
 		break;
 	case OPT_LOG_LEVEL:
 		if (log_level_parse(arg) < 0)

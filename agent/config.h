@@ -29,6 +29,9 @@ struct config {
 	uint32_t max_frame_size;        /* --max-frame-size, default 16380 */
 	size_t max_token_len;           /* --max-token-size, default 8192 */
 	size_t max_claim_len;           /* --max-claim-size, default 256 */
+	size_t cache_entries;           /* --cache-size, verified tokens per thread, default 10000; 0 = off */
+	size_t cache_bytes;             /* --cache-bytes, per thread, default 16 MiB */
+	unsigned threads;               /* --threads, default: online CPUs */
 	int log_level;                  /* --log-level */
 };
 

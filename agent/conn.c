@@ -152,10 +152,10 @@ static size_t encode_ack(struct conn *c, const struct req *r, bool with_claims)
 		spop_put_set_var_str(&b, SPOP_SCOPE_TXN, "message", msg, strlen(msg));
 		spop_put_set_var_bool(&b, SPOP_SCOPE_TXN, "missing", v->status == JWT_MISSED);
 	} else if (with_claims) {
-		put_claim(&b, cfg, "sub", v->jwt.sub);
-		put_claim(&b, cfg, "iss", v->jwt.iss);
-		put_claim(&b, cfg, "kid", v->jwt.kid);
-		put_claim(&b, cfg, "alg", v->jwt.alg_name);
+		put_claim(&b, cfg, "sub", v->sub);
+		put_claim(&b, cfg, "iss", v->iss);
+		put_claim(&b, cfg, "kid", v->kid);
+		put_claim(&b, cfg, "alg", v->alg);
 	}
 	return spop_frame_end(&b, start, c->max_frame);
 }
@@ -164,14 +164,16 @@ static void log_verdict(const struct req *r, ev_tstamp now)
 {
 	char sub[LOG_QUOTE_BUF], kid[LOG_QUOTE_BUF];
 	const struct vreq *v = &r->v;
-	const char *s = v->has_jwt && v->jwt.sub ? v->jwt.sub : "";
-	const char *k = v->has_jwt && v->jwt.kid ? v->jwt.kid : "";
+	const char *s = v->has_jwt && v->jwt.sub ? v->jwt.sub : v->sub ? v->sub : "";
+	const char *k = v->has_jwt && v->jwt.kid ? v->jwt.kid : v->kid ? v->kid : "";
 
 	if (!log_enabled(LOG_DEBUG))
 		return;
-	log_event(LOG_DEBUG, "verdict", "sid=%llu fid=%llu valid=%s status=%s alg=%s kid=%s sub=%s reason=\"%s\" us=%.0f",
+	log_event(LOG_DEBUG, "verdict",
+	          "sid=%llu fid=%llu valid=%s status=%s cached=%s alg=%s kid=%s sub=%s reason=\"%s\" us=%.0f",
 	          (unsigned long long)r->sid, (unsigned long long)r->fid, v->status == JWT_OK ? "true" : "false",
-	          jwt_status_name(v->status), v->has_jwt && v->jwt.alg_name ? v->jwt.alg_name : "-",
+	          jwt_status_name(v->status), v->cached ? "true" : "false",
+	          v->has_jwt && v->jwt.alg_name ? v->jwt.alg_name : v->alg ? v->alg : "-",
 	          log_quote(kid, k, strlen(k)), log_quote(sub, s, strlen(s)), jwt_status_str(v->status),
 	          (now - r->t0) * 1e6);
 }

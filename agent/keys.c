@@ -366,3 +366,8 @@ void keys_cancel(struct keys *k, struct keys_waiter *w)
 		return;
 	waiter_unlink(w);
 }
+
+struct jwks *keys_peek(struct keys *k)
+{
+	return set_is_usable(k, ev_now(k->loop)) ? k->set : NULL;
+}

@@ -50,6 +50,10 @@ void keys_free(struct keys *k);
  * false and the caller answers "Jwks remote fetch is failed" at once. */
 struct jwks *keys_get(struct keys *k, struct keys_waiter *w, bool *parked);
 
+/* The set usable now (borrowed), or NULL; never parks, never fetches.
+ * For the token cache: a hit is valid only for the current generation. */
+struct jwks *keys_peek(struct keys *k);
+
 /* The token's kid is not in <seen> (the set the caller just used): asks for
  * one refetch unless one ran within refetch_interval_s. Returns true and
  * parks <w> when a refetch is under way; false when rate-limited (answer

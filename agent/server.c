@@ -35,7 +35,9 @@ static int listen_on(const struct config *cfg)
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd < 0)
 			continue;
+		/* SO_REUSEPORT: one socket per worker, the kernel spreads connections. */
 		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0 &&
 		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
 			break;
 		rc = errno;
@@ -82,14 +84,15 @@ static void on_drain_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
+/* Runs on the worker's own loop: stop accepting, answer what is in
+ * flight, say goodbye on every connection, then leave the loop. */
+static void on_stop(struct ev_loop *loop, ev_async *a, int revents)
 {
-	struct worker *w = s->data;
+	struct worker *w = a->data;
 	struct conn *c, *next;
 
 	if (w->draining)
 		return;
-	log_event(LOG_INFO, "stopping", "signal=%d connections=%u", s->signum, w->n_conns);
 	w->draining = true;
 	ev_io_stop(loop, &w->accept_io);
 	close(w->listen_fd);
@@ -107,7 +110,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 	ev_timer_start(loop, &w->drain_timer);
 }
 
-static int worker_init(struct worker *w, const struct config *cfg)
+static int worker_init(struct worker *w, unsigned id, const struct config *cfg)
 {
 	struct keys_conf kc = {
 		.uri = cfg->jwks_uri,
@@ -118,12 +121,12 @@ static int worker_init(struct worker *w, const struct config *cfg)
 		.failed_retry_s = 1.0,
 	};
 
-	memset(w, 0, sizeof(*w));
+	w->id = id;
 	w->cfg = cfg;
 	w->listen_fd = -1;
-	w->loop = ev_default_loop(EVFLAG_AUTO);
+	w->loop = ev_loop_new(EVFLAG_AUTO);
 	if (!w->loop) {
-		log_event(LOG_ERR, "loop_failed", "reason=\"ev_default_loop\"");
+		log_event(LOG_ERR, "loop_failed", "reason=\"ev_loop_new\"");
 		return -1;
 	}
 	w->listen_fd = listen_on(cfg);
@@ -138,20 +141,24 @@ static int worker_init(struct worker *w, const struct config *cfg)
 	w->verifier.loop = w->loop;
 	w->verifier.cfg = cfg;
 	w->verifier.keys = w->keys;
+	if (cfg->cache_entries > 0) {
+		w->verifier.cache = tcache_new(cfg->cache_entries, cfg->cache_bytes);
+		if (!w->verifier.cache)
+			return -1;
+	}
 	ev_io_init(&w->accept_io, on_accept, w->listen_fd, EV_READ);
 	w->accept_io.data = w;
 	ev_io_start(w->loop, &w->accept_io);
-	ev_signal_init(&w->sigint, on_signal, SIGINT);
-	ev_signal_init(&w->sigterm, on_signal, SIGTERM);
-	w->sigint.data = w->sigterm.data = w;
-	ev_signal_start(w->loop, &w->sigint);
-	ev_signal_start(w->loop, &w->sigterm);
+	ev_async_init(&w->stop_async, on_stop);
+	w->stop_async.data = w;
+	ev_async_start(w->loop, &w->stop_async);
 	return 0;
 }
 
 static void worker_fini(struct worker *w)
 {
 	conn_close_all(w);
+	tcache_free(w->verifier.cache);
 	keys_free(w->keys);
 	fetcher_free(w->fetcher);
 	if (w->listen_fd >= 0)
@@ -160,20 +167,97 @@ static void worker_fini(struct worker *w)
 		ev_loop_destroy(w->loop);
 }
 
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	ev_run(w->loop, 0);
+	return NULL;
+}
+
+struct sigctx {
+	struct worker *workers;
+	unsigned n;
+};
+
+static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	struct sigctx *sc = s->data;
+
+	log_event(LOG_INFO, "stopping", "signal=%d", s->signum);
+	for (unsigned i = 0; i < sc->n; i++)
+		ev_async_send(sc->workers[i].loop, &sc->workers[i].stop_async);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Starts the worker threads with SIGINT/SIGTERM blocked, so only the main
+ * thread's loop sees them. Returns how many started. */
+static unsigned start_workers(struct worker *ws, unsigned n)
+{
+	sigset_t block, old;
+	unsigned i;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	for (i = 0; i < n; i++) {
+		int rc = pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]);
+
+		if (rc != 0) {
+			log_event(LOG_ERR, "thread_failed", "reason=\"%s\"", strerror(rc));
+			break;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return i;
+}
+
 int server_run(const struct config *cfg)
 {
-	struct worker w;
+	unsigned n = cfg->threads, started = 0, i;
+	struct worker *ws = calloc(n, sizeof(*ws));
+	struct ev_loop *main_loop = ev_default_loop(EVFLAG_AUTO);
+	ev_signal sigint, sigterm;
+	struct sigctx sc = {ws, n};
 	int status = 1;
 
 	/* A peer that resets must not kill us; send() also says MSG_NOSIGNAL. */
 	signal(SIGPIPE, SIG_IGN);
-	if (worker_init(&w, cfg) == 0) {
-		log_event(LOG_INFO, "listening", "addr=%s port=%s jwks_uri=%s", cfg->listen_host, cfg->listen_port,
-		          cfg->jwks_uri);
-		ev_run(w.loop, 0);
-		log_event(LOG_INFO, "stopped", "connections=%u", w.n_conns);
-		status = 0;
+	if (!ws || !main_loop) {
+		log_event(LOG_ERR, "start_failed", "reason=\"out of memory\"");
+		free(ws);
+		return 1;
 	}
-	worker_fini(&w);
+	for (i = 0; i < n; i++)
+		ws[i].listen_fd = -1;
+	for (i = 0; i < n; i++)
+		if (worker_init(&ws[i], i, cfg) < 0)
+			goto out;
+	ev_signal_init(&sigint, on_signal, SIGINT);
+	ev_signal_init(&sigterm, on_signal, SIGTERM);
+	sigint.data = sigterm.data = &sc;
+	ev_signal_start(main_loop, &sigint);
+	ev_signal_start(main_loop, &sigterm);
+	started = start_workers(ws, n);
+	if (started == n) {
+		log_event(LOG_INFO, "listening", "addr=%s port=%s threads=%u jwks_uri=%s", cfg->listen_host,
+		          cfg->listen_port, n, cfg->jwks_uri);
+		ev_run(main_loop, 0);
+		status = 0;
+	} else {
+		for (i = 0; i < started; i++)
+			ev_async_send(ws[i].loop, &ws[i].stop_async);
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(ws[i].thread, NULL);
+	ev_signal_stop(main_loop, &sigint);
+	ev_signal_stop(main_loop, &sigterm);
+	log_event(LOG_INFO, "stopped", "threads=%u", started);
+out:
+	for (i = 0; i < n; i++)
+		worker_fini(&ws[i]);
+	free(ws);
+	ev_loop_destroy(main_loop);
 	return status;
 }

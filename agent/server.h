@@ -1,10 +1,14 @@
 /*
- * The listener and one worker: a libev loop that owns its connections, its
- * fetcher and its key cache. Signals: SIGINT/SIGTERM drain and stop.
+ * Workers: one thread and one libev loop each, with its own SO_REUSEPORT
+ * listening socket, connections, fetcher, key cache and token cache, so
+ * nothing is shared between threads but the immutable configuration and
+ * nothing on the request path takes a lock (design §2.4). The main thread
+ * only waits for signals: SIGINT/SIGTERM make every worker drain and stop.
  */
 #ifndef SERVER_H
 #define SERVER_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include <ev.h>
@@ -18,13 +22,15 @@ struct conn;
 
 struct worker {
 	struct ev_loop *loop;
+	unsigned id;
+	pthread_t thread;
+	ev_async stop_async;            /* the main thread asks this worker to drain */
 	const struct config *cfg;
 	struct fetcher *fetcher;
 	struct keys *keys;
 	struct verifier verifier;
 	int listen_fd;
 	ev_io accept_io;
-	ev_signal sigint, sigterm;
 	ev_timer drain_timer;
 	struct conn *conns;             /* doubly linked through conn->next/prev */
 	unsigned n_conns;

@@ -101,6 +101,14 @@ static enum jwt_status check_claims(struct verifier *v, const struct jwt *jwt)
 /* With a key set in hand: verify, or ask for one refetch when the token
  * names a kid the set does not have (key rotation, OIDC Core §10.1.1).
  * Returns true when r->status is final. */
+static void set_claims_from_jwt(struct vreq *r)
+{
+	r->sub = r->jwt.sub;
+	r->iss = r->jwt.iss;
+	r->kid = r->jwt.kid;
+	r->alg = r->jwt.alg_name;
+}
+
 static bool check_signature(struct vreq *r, struct jwks *set)
 {
 	enum jwt_status st;
@@ -110,6 +118,10 @@ static bool check_signature(struct vreq *r, struct jwks *set)
 		return true;
 	}
 	st = jwt_verify_jwks(&r->jwt, set, NULL);
+	if (st == JWT_OK) {
+		set_claims_from_jwt(r);
+		tcache_put(r->v->cache, r->tok, r->tok_len, &r->jwt, set->generation);
+	}
 	if (st == JWKS_KID_ALG_MISMATCH && r->jwt.kid && !r->refetched) {
 		r->refetched = true;
 		if (keys_refetch_for_kid(r->v->keys, set, &r->waiter)) {
@@ -131,6 +143,35 @@ static void on_keys(struct keys_waiter *w, struct jwks *set)
 	r->done(r);
 }
 
+/* A token verified before with the key set still in use: only the time
+ * claims can have changed (issuer and audiences are fixed configuration),
+ * so they are the only checks repeated (Envoy's jwt_cache.cc does the same). */
+static bool lookup_cache(struct verifier *v, struct vreq *r)
+{
+	struct jwks *set = keys_peek(v->keys);
+	const struct tcache_entry *e;
+	struct jwt t;
+
+	if (!set)
+		return false;
+	e = tcache_get(v->cache, r->tok, r->tok_len, set->generation);
+	if (!e) {
+		v->cache_misses++;
+		return false;
+	}
+	v->cache_hits++;
+	memset(&t, 0, sizeof(t));
+	t.exp = e->exp;
+	t.nbf = e->nbf;
+	r->status = jwt_check_time(&t, (uint64_t)ev_now(v->loop), v->cfg->clock_skew_s);
+	r->cached = true;
+	r->sub = e->sub;
+	r->iss = e->iss;
+	r->kid = e->kid;
+	r->alg = e->alg;
+	return true;
+}
+
 bool verify_start(struct verifier *v, struct vreq *r, const char *hdr, size_t len)
 {
 	const char *tok;
@@ -143,6 +184,8 @@ bool verify_start(struct verifier *v, struct vreq *r, const char *hdr, size_t le
 	r->has_jwt = false;
 	r->refetched = false;
 	r->parked = false;
+	r->cached = false;
+	r->sub = r->iss = r->kid = r->alg = NULL;
 	if (!verify_extract(v->cfg->prefix, hdr, len, &tok, &tok_len)) {
 		r->status = JWT_MISSED;
 		return true;
@@ -151,6 +194,10 @@ bool verify_start(struct verifier *v, struct vreq *r, const char *hdr, size_t le
 		r->status = JWT_BAD_FORMAT;
 		return true;
 	}
+	r->tok = tok;
+	r->tok_len = tok_len;
+	if (v->cache && lookup_cache(v, r))
+		return true;
 	r->status = jwt_parse(tok, tok_len, &r->jwt);
 	if (r->status != JWT_OK)
 		return true;

@@ -16,6 +16,7 @@
 
 #include <ev.h>
 
+#include "cache.h"
 #include "config.h"
 #include "jwt.h"
 #include "keys.h"
@@ -24,6 +25,8 @@ struct verifier {
 	struct ev_loop *loop;
 	const struct config *cfg;
 	struct keys *keys;
+	struct tcache *cache;           /* NULL when --cache-size 0 */
+	unsigned long cache_hits, cache_misses;
 };
 
 struct vreq {
@@ -35,6 +38,12 @@ struct vreq {
 	bool has_jwt;
 	bool refetched;                 /* an unknown-kid refetch was already tried */
 	bool parked;
+	bool cached;                    /* verdict came from the token cache */
+	const char *tok;                /* the token inside the caller's buffer */
+	size_t tok_len;
+	/* On JWT_OK: claims for the ACK, from the token or the cache entry,
+	 * valid until verify_release (cache: until the next verification). */
+	const char *sub, *iss, *kid, *alg;
 };
 
 /* Starts verifying the token header value <hdr> (<len> bytes; NULL when the

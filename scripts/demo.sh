@@ -139,6 +139,7 @@ spoa-jwt demo is running (state and logs in $DEMO_DIR):
   HTTP   http://127.0.0.1:$HTTP_PORT
   JWKS   $jwks_uri
   LLM stand-in 127.0.0.1:$LLM_PORT, default backend 127.0.0.1:$DEFAULT_PORT, spoa-jwt 127.0.0.1:$AGENT_PORT
+  pids: $(for i in "${!pids[@]}"; do printf '%s=%s ' "${names[$i]}" "${pids[$i]}"; done)
 Self-check: valid token -> $s1, wrong-jwt-token -> $s2, no token -> $s3 (expected 200, 401, 401)
 
 1) valid token -> 200 and the LLM's JSON answer:

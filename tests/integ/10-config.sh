@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # conf/haproxy.cfg + conf/spoe-jwt.conf pass "haproxy -c" with the environment the tests and the
 # demo use, with the HTTPS-upstream variant, and fail without PROVIDER_API_KEY.
+# shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 pick_ports

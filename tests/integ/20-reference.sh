@@ -2,6 +2,7 @@
 # The three reference requests (valid token, "wrong-jwt-token", no token) over HTTPS/h2, HTTPS
 # HTTP/1.1 and plain HTTP/1.1; the three OpenAI paths; 404 elsewhere on the JWT route; header
 # rewrite towards the LLM; requests without the route header reach the default backend unchanged.
+# shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 start_stack

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The JWKS server is down when the agent starts: a token that needs keys gets
 # 401 "Jwks remote fetch is failed" with error="invalid_token", fail closed.
+# shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 START_NGINX=0 start_stack

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fail closed: with the agent stopped, the JWT route answers 503 "Jwt authentication unavailable"
 # and nothing reaches the LLM; requests without the route header still work.
+# shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 start_stack

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tokens that parse but must be refused: signed by another key with the same kid, a changed
 # signature, expired. Each gets 401 with the jwt_verify_lib message and error="invalid_token".
+# shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 start_stack

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Audiences (spoa-jwt --audience): a token for another audience gets 403
 # "Audiences in Jwt are not allowed" with error="invalid_token"; a listed audience passes.
+# shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 if ! "$AGENT_BIN" --help 2>&1 | grep -q -- '--audience'; then

@@ -2,14 +2,13 @@
 # The LLM upstream over HTTPS (LLM_TLS_SNI set): SNI, Host and certificate verification.
 # A certificate from an unknown CA, or one not matching the SNI name, is refused (503) and nothing
 # reaches the LLM.
+# shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # The stub serves HTTPS with the same self-signed localhost certificate as HAProxy's listener.
 pick_ports
 make_cert
 LLM_STUB_FLAGS="--tls-cert $T/tls.crt --tls-key $T/tls.key"
-pick_ports() { :; }
-make_cert() { :; }
 export LLM_TLS_SNI=localhost LLM_CA_FILE=$T/tls.crt
 start_stack
 

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # variables set here are read by the sourcing scripts
 # Helpers for the integration tests (tests/integ/NN-*.sh). Source it:
 #     . "$(dirname "$0")/lib.sh"
 # Environment (set by tests/run.sh; defaults for running a script by hand):
@@ -230,25 +230,29 @@ warm_up() {
 
 # start_stack: ports, keys, cert, nginx (JWKS), llm + default stubs, agent, haproxy.
 # Sets HTTPS_PORT HTTP_PORT JWKS_PORT LLM_PORT DEFAULT_PORT AGENT_PORT, JWKS_URI, TOKEN_VALID.
-# START_NGINX=0 leaves the JWKS server down (JWKS_URI still points at its port).
+# START_NGINX=0 leaves the JWKS server down (JWKS_URI still points at its port); AGENT_FLAGS and
+# LLM_STUB_FLAGS add flags (word-split) to the agent and the llm stub. Ports already picked and a
+# certificate already made are kept.
 pick_ports() {
 	read -r HTTPS_PORT HTTP_PORT JWKS_PORT LLM_PORT DEFAULT_PORT AGENT_PORT < <(free_ports 6)
 	[ -n "${AGENT_PORT:-}" ] || bail "could not pick free ports"
 }
 start_stack() {
-	pick_ports
+	[ -n "${HTTPS_PORT:-}" ] || pick_ports
 	make_keys
-	make_cert
+	[ -f "$T/cert.pem" ] || make_cert
 	if [ "${START_NGINX:-1}" = 1 ]; then
 		start_nginx "$JWKS_PORT"
 	else
 		JWKS_URI=http://127.0.0.1:$JWKS_PORT/auth/v1
 	fi
+	# shellcheck disable=SC2086 # word splitting wanted
 	start_stub llm "$LLM_PORT" ${LLM_STUB_FLAGS:-}
 	start_stub default "$DEFAULT_PORT"
+	# shellcheck disable=SC2086 # word splitting wanted
 	start_agent "$AGENT_PORT" "$JWKS_URI" ${AGENT_FLAGS:-}
 	start_haproxy
-	warm_up || diag "the JWT route still answers $R_STATUS after warm-up"
+	warm_up 25 || diag "the JWT route still answers $R_STATUS after warm-up"
 }
 
 # ---------------------------------------------------------------- requests
