@@ -50,7 +50,7 @@ else
   Q := @
 endif
 
-.PHONY: all clean test unit integ demo deps fmt fmt-check bench fuzz asan tools
+.PHONY: all clean test unit integ demo deps fmt fmt-check bench fuzz fuzz-ci soak tsan tsan-integ asan tools
 
 all: $(B)/spoa-jwt $(UNIT_BINS) $(TOOL_BINS)
 
@@ -97,6 +97,32 @@ test: deps
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh build/release/spoa-jwt
+
+# Fuzzers (clang libFuzzer): FUZZ_SECONDS per target (default 60); CI runs
+# `make fuzz-ci` (a short run of each) from `make test`.
+fuzz: deps
+	$(Q)tests/fuzz/run.sh $${FUZZ_SECONDS:-60}
+
+fuzz-ci:
+	$(Q)tests/fuzz/run.sh $${FUZZ_SECONDS:-15}
+
+# ThreadSanitizer build of the agent, then the integration tests with it.
+tsan:
+	$(Q)$(MAKE) --no-print-directory SANITIZER=thread build/tsan/spoa-jwt
+
+tsan-integ: tsan
+	$(Q)AGENT_THREADS=2 tests/run.sh integ build/tsan
+
+# A benchmark, not a test: HAProxy without auth, native jwt_verify, a null
+# agent and spoa-jwt side by side (see tests/bench/README.md).
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/bench/run.sh
+
+# Minutes of distinct tokens and JWKS rotation; not part of `make test`.
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all asan
+	$(Q)tests/soak/run.sh
 
 fmt:
 	$(Q)clang-format -i spop/*.[ch] agent/*.[ch] tests/unit/*.[ch]

@@ -156,10 +156,11 @@ static char *copy_str(char **at, const char *s)
 	return p;
 }
 
-void tcache_put(struct tcache *c, const char *tok, size_t len, const struct jwt *jwt, uint64_t generation)
+void tcache_put(struct tcache *c, const char *tok, size_t len, const struct jwt *jwt, uint64_t generation,
+                const char *extra, size_t extra_len)
 {
 	const char *strs[4] = {jwt->sub, jwt->iss, jwt->kid, jwt->alg_name};
-	size_t need = sizeof(struct centry) + len, i;
+	size_t need = sizeof(struct centry) + len + extra_len, i;
 	struct centry *e, *old;
 	char *at;
 
@@ -193,6 +194,10 @@ void tcache_put(struct tcache *c, const char *tok, size_t len, const struct jwt 
 	e->e.iss = copy_str(&at, strs[1]);
 	e->e.kid = copy_str(&at, strs[2]);
 	e->e.alg = copy_str(&at, strs[3]);
+	e->e.extra = extra_len ? at : NULL;
+	e->e.extra_len = extra_len;
+	if (extra_len)
+		memcpy(at, extra, extra_len);
 	e->hnext = c->buckets[e->hash & (c->n_buckets - 1)];
 	c->buckets[e->hash & (c->n_buckets - 1)] = e;
 	lru_push(c, e);

@@ -19,6 +19,8 @@ struct tcache_entry {
 	uint64_t exp, nbf;              /* 0 = absent */
 	uint64_t generation;
 	const char *sub, *iss, *kid, *alg; /* NULL when absent; valid until the next put */
+	const char *extra;              /* caller's opaque bytes (exported claims) */
+	size_t extra_len;
 };
 
 /* max_entries 0 disables the cache (tcache_new returns NULL then). */
@@ -31,7 +33,8 @@ const struct tcache_entry *tcache_get(struct tcache *c, const char *tok, size_t 
 
 /* Remembers a token that just verified. Tokens longer than the byte budget
  * allows are not cached. */
-void tcache_put(struct tcache *c, const char *tok, size_t len, const struct jwt *jwt, uint64_t generation);
+void tcache_put(struct tcache *c, const char *tok, size_t len, const struct jwt *jwt, uint64_t generation,
+                const char *extra, size_t extra_len);
 
 size_t tcache_count(const struct tcache *c);
 

@@ -27,9 +27,6 @@ struct req {
 	uint64_t sid, fid;
 	ev_tstamp t0;
 	struct req *next, *prev;
-	size_t hdr_len;
-	bool has_hdr;
-	char hdr[];                     /* copy of the header value: jwt.c keeps pointers into it */
 };
 
 struct conn {
@@ -135,6 +132,22 @@ static void put_claim(struct spop_buf *b, const struct config *cfg, const char *
 		spop_put_set_var_str(b, SPOP_SCOPE_TXN, name, value, strlen(value));
 }
 
+/* Exported claims: "var\0value\0" pairs already checked by verify.c, set as
+ * txn.jwt.claim.<var>. */
+static void put_exports(struct spop_buf *b, const char *p, size_t len)
+{
+	const char *end = p + len;
+	char name[80];
+
+	while (p < end) {
+		const char *val = p + strlen(p) + 1;
+
+		snprintf(name, sizeof(name), "claim.%s", p);
+		spop_put_set_var_str(b, SPOP_SCOPE_TXN, name, val, strlen(val));
+		p = val + strlen(val) + 1;
+	}
+}
+
 static size_t encode_ack(struct conn *c, const struct req *r, bool with_claims)
 {
 	const struct vreq *v = &r->v;
@@ -156,6 +169,7 @@ static size_t encode_ack(struct conn *c, const struct req *r, bool with_claims)
 		put_claim(&b, cfg, "iss", v->iss);
 		put_claim(&b, cfg, "kid", v->kid);
 		put_claim(&b, cfg, "alg", v->alg);
+		put_exports(&b, v->exports, v->exports_len);
 	}
 	return spop_frame_end(&b, start, c->max_frame);
 }
@@ -276,18 +290,19 @@ static void handle_hello(struct conn *c, const struct spop_frame *f)
 	update_reading(c);
 }
 
-/* Finds our message and the token header among the NOTIFY's messages.
- * Returns 0, or -1 when the payload is malformed. */
-static int parse_notify(struct conn *c, const struct spop_frame *f, bool *found, struct spop_value *hdr)
+/* Collects the arguments of our message. Returns 0, or -1 when the
+ * payload is malformed. Other messages are skipped. */
+static int parse_notify(const struct spop_frame *f, bool *found, struct verify_input *in)
 {
-	const char *want = c->w->cfg->header;
 	struct spop_reader rd;
 	struct spop_str name, key;
 	struct spop_value val;
 	unsigned nargs, i;
 
 	*found = false;
-	hdr->type = SPOP_DATA_NULL;
+	in->provider = NULL;
+	in->provider_len = 0;
+	in->n_args = 0;
 	spop_reader_init(&rd, f->payload, f->payload_len);
 	while (!spop_reader_done(&rd)) {
 		bool ours;
@@ -297,10 +312,28 @@ static int parse_notify(struct conn *c, const struct spop_frame *f, bool *found,
 		ours = spop_str_eq(name, "check-jwt");
 		*found |= ours;
 		for (i = 0; i < nargs; i++) {
+			struct verify_arg *a;
+
 			if (spop_read_kv(&rd, &key, &val) < 0)
 				return -1;
-			if (ours && spop_str_eq(key, want))
-				*hdr = val;
+			if (!ours)
+				continue;
+			/* A fetch that failed (no such header) arrives as NULL;
+			 * only strings carry a token. */
+			if (val.type != SPOP_DATA_STRING && val.type != SPOP_DATA_BINARY)
+				continue;
+			if (spop_str_eq(key, "provider")) {
+				in->provider = (const char *)val.u.s.ptr;
+				in->provider_len = val.u.s.len;
+				continue;
+			}
+			if (in->n_args == VERIFY_MAX_ARGS)
+				continue;
+			a = &in->args[in->n_args++];
+			a->name = (const char *)key.ptr;
+			a->name_len = key.len;
+			a->val = (const char *)val.u.s.ptr;
+			a->len = val.u.s.len;
 		}
 	}
 	return 0;
@@ -308,23 +341,17 @@ static int parse_notify(struct conn *c, const struct spop_frame *f, bool *found,
 
 static void handle_notify(struct conn *c, const struct spop_frame *f)
 {
-	struct spop_value hdr = {0};
+	struct verify_input in;
 	struct req *r;
-	bool found, has_hdr;
-	size_t len = 0;
+	bool found;
 
-	if (parse_notify(c, f, &found, &hdr) < 0) {
+	if (parse_notify(f, &found, &in) < 0) {
 		conn_fail(c, SPOP_ERR_INVALID);
 		return;
 	}
-	/* A header sample arrives as STRING (or BINARY); a failed fetch (no
-	 * such header) arrives as NULL: both other cases mean "no token". */
-	has_hdr = found && (hdr.type == SPOP_DATA_STRING || hdr.type == SPOP_DATA_BINARY);
-	if (has_hdr)
-		len = hdr.u.s.len;
 	if (!found)
 		log_event(LOG_WARN, "notify_without_check_jwt", "fd=%d sid=%llu", c->fd, (unsigned long long)f->sid);
-	r = calloc(1, sizeof(*r) + len + 1);
+	r = calloc(1, sizeof(*r));
 	if (!r) {
 		conn_fail(c, SPOP_ERR_RES);
 		return;
@@ -333,15 +360,11 @@ static void handle_notify(struct conn *c, const struct spop_frame *f)
 	r->sid = f->sid;
 	r->fid = f->fid;
 	r->t0 = ev_now(c->w->loop);
-	r->has_hdr = has_hdr;
-	r->hdr_len = len;
-	if (len)
-		memcpy(r->hdr, hdr.u.s.ptr, len);
 	r->v.done = req_done;
 	if (!found) {
 		/* Fail closed: a NOTIFY we do not understand never validates. */
 		r->v.status = JWT_VERIFICATION_FAIL;
-	} else if (!verify_start(&c->w->verifier, &r->v, has_hdr ? r->hdr : NULL, len)) {
+	} else if (!verify_start(&c->w->verifier, &r->v, &in)) {
 		r->next = c->pending;
 		if (r->next)
 			r->next->prev = r;

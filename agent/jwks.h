@@ -38,16 +38,21 @@ struct jwks {
 	uint64_t generation;            /* set by the owner when published; 0 for parsed sets */
 };
 
-/* Parses a JWK Set document (<len> bytes). Keys that do not parse, keys with
- * "use":"enc" and RSA keys under 2048 bits are skipped (with their status in
- * the log callback); the set fails only if none survives, with the first
- * key's status, as jwt_verify_lib does. At most JWKS_MAX_KEYS keys, the
- * document at most JWKS_MAX_BYTES. On success *out holds a set with
- * refcount 1. <err>/<errlen> (may be NULL) receive a short reason. */
+/* Parses a JWK Set document (<len> bytes). Keys that do not parse, keys not
+ * meant for verifying ("use" other than "sig", "key_ops" without "verify"),
+ * RSA keys under 2048 bits, HMAC keys shorter than their hash and EC points
+ * that fail validation are skipped; the set fails only if none survives,
+ * with the first key's status (JWKS_NO_VALID_KEYS if no key gave one), as
+ * jwt_verify_lib does. Only the first JWKS_MAX_KEYS entries are looked at;
+ * the document is at most JWKS_MAX_BYTES (else JWKS_PARSE_ERROR). On
+ * success *out holds a set with refcount 1. <err>/<errlen> (may be NULL)
+ * receive a short reason, also on success when keys were skipped or
+ * ignored (for the log). Any thread; no shared state. */
 enum jwt_status jwks_parse(const char *json, size_t len, struct jwks **out, char *err, size_t errlen);
 
 /* Parses one JWK object into <key> (caller-owned storage; jwk_clear frees
- * its members). */
+ * its members), with the same per-key rules as jwks_parse. On failure <key>
+ * holds nothing to free. */
 enum jwt_status jwk_parse(const json_t *obj, struct jwk *key);
 void jwk_clear(struct jwk *key);
 

@@ -32,7 +32,11 @@ enum jws_alg {
 #define JWT_MAX_TOKEN_LEN 8192u       /* default cap on the compact token */
 #define JWT_MAX_AUD 16u
 
-/* A parsed token. Strings point into the JSON trees (valid until jwt_free). */
+/* A parsed token. Strings point into the JSON trees (valid until jwt_free).
+ * Payload numbers are jansson integers, except that when some integer in the
+ * payload does not fit json_int_t the whole payload is read with
+ * JSON_DECODE_INT_AS_REAL (JVL reads every number as a double): use
+ * json_number_value() on claims. */
 struct jwt {
 	json_t *header;                 /* owned */
 	json_t *payload;                /* owned */
@@ -52,7 +56,13 @@ struct jwt {
 
 /* Parses <token> (<len> bytes, not NUL-terminated) into <jwt>. On success
  * the caller must jwt_free(). On failure <jwt> holds nothing to free (freeing
- * it anyway is harmless). Returns JWT_OK or the first parse status. */
+ * it anyway is harmless). Returns JWT_OK or the first parse status.
+ * Stricter than jwt_verify_lib (jwt.c says why): exactly two dots and three
+ * non-empty segments, strict base64url, no duplicate JSON members, JSON
+ * depth <= 32, and a "crit" header (or "b64" not true) gives
+ * JWT_VERIFICATION_FAIL. "Ed25519" is accepted as EdDSA (RFC 9864); alg_name
+ * keeps the token's spelling. Only the first JWT_MAX_AUD audiences are kept
+ * in aud[] (all are type-checked). */
 enum jwt_status jwt_parse(const char *token, size_t len, struct jwt *jwt);
 void jwt_free(struct jwt *jwt);
 

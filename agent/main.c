@@ -25,17 +25,24 @@ int main(int argc, char **argv)
 	json_object_seed(0);
 	switch (config_parse(argc, argv, &cfg, err, sizeof(err))) {
 	case CONFIG_EXIT:
-		curl_global_cleanup();
-		return 0;
+		status = 0;
+		goto out;
 	case CONFIG_ERROR:
 		fprintf(stderr, "spoa-jwt: %s\n", err);
-		curl_global_cleanup();
-		return 2;
+		status = 2;
+		goto out;
 	case CONFIG_OK:
 		break;
 	}
+	if (cfg.check_only) {
+		printf("Configuration is valid: %zu provider(s)\n", cfg.n_providers);
+		status = 0;
+		goto out;
+	}
 	log_set_level(cfg.log_level);
 	status = server_run(&cfg);
+out:
+	config_free(&cfg);
 	curl_global_cleanup();
 	return status;
 }

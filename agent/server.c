@@ -110,17 +110,43 @@ static void on_stop(struct ev_loop *loop, ev_async *a, int revents)
 	ev_timer_start(loop, &w->drain_timer);
 }
 
+/* SIGHUP: local key files are read again, remote sets refetched now. A
+ * file that no longer parses keeps the old set (keys.c logs why). */
+static void on_reload(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct worker *w = a->data;
+
+	for (size_t i = 0; i < w->cfg->n_providers; i++)
+		keys_reload(w->verifier.keys[i]);
+}
+
+/* Each worker fetches its own keys: no state crosses threads (design
+ * §2.4 allows a shared fetch thread; per-worker keeps the hot path free of
+ * any synchronisation at the cost of one fetch per thread per refresh). */
+static int start_keys(struct worker *w, const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_providers; i++) {
+		const struct provider *p = &cfg->providers[i];
+		struct keys_conf kc = {
+			.uri = p->jwks_uri,
+			.file = p->jwks_file,
+			.issuer_discovery = p->oidc_discovery ? p->issuer : NULL,
+			.cache_time_s = p->cache_time_s,
+			.fetch_timeout_ms = p->fetch_timeout_ms,
+			.max_stale_s = p->max_stale_s,
+			.refetch_interval_s = p->refetch_interval_s,
+			.failed_retry_s = 1.0,
+		};
+
+		w->verifier.keys[i] = keys_new(w->loop, w->fetcher, &kc);
+		if (!w->verifier.keys[i])
+			return -1;
+	}
+	return 0;
+}
+
 static int worker_init(struct worker *w, unsigned id, const struct config *cfg)
 {
-	struct keys_conf kc = {
-		.uri = cfg->jwks_uri,
-		.cache_time_s = cfg->cache_time_s,
-		.fetch_timeout_ms = cfg->fetch_timeout_ms,
-		.max_stale_s = cfg->max_stale_s,
-		.refetch_interval_s = cfg->refetch_interval_s,
-		.failed_retry_s = 1.0,
-	};
-
 	w->id = id;
 	w->cfg = cfg;
 	w->listen_fd = -1;
@@ -135,12 +161,10 @@ static int worker_init(struct worker *w, unsigned id, const struct config *cfg)
 	w->fetcher = fetcher_new(w->loop);
 	if (!w->fetcher)
 		return -1;
-	w->keys = keys_new(w->loop, w->fetcher, &kc);
-	if (!w->keys)
-		return -1;
 	w->verifier.loop = w->loop;
 	w->verifier.cfg = cfg;
-	w->verifier.keys = w->keys;
+	if (start_keys(w, cfg) < 0)
+		return -1;
 	if (cfg->cache_entries > 0) {
 		w->verifier.cache = tcache_new(cfg->cache_entries, cfg->cache_bytes);
 		if (!w->verifier.cache)
@@ -152,6 +176,9 @@ static int worker_init(struct worker *w, unsigned id, const struct config *cfg)
 	ev_async_init(&w->stop_async, on_stop);
 	w->stop_async.data = w;
 	ev_async_start(w->loop, &w->stop_async);
+	ev_async_init(&w->reload_async, on_reload);
+	w->reload_async.data = w;
+	ev_async_start(w->loop, &w->reload_async);
 	return 0;
 }
 
@@ -159,7 +186,8 @@ static void worker_fini(struct worker *w)
 {
 	conn_close_all(w);
 	tcache_free(w->verifier.cache);
-	keys_free(w->keys);
+	for (size_t i = 0; i < CONFIG_MAX_PROVIDERS; i++)
+		keys_free(w->verifier.keys[i]);
 	fetcher_free(w->fetcher);
 	if (w->listen_fd >= 0)
 		close(w->listen_fd);
@@ -184,6 +212,12 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 {
 	struct sigctx *sc = s->data;
 
+	if (s->signum == SIGHUP) {
+		log_event(LOG_INFO, "reloading", "what=keys");
+		for (unsigned i = 0; i < sc->n; i++)
+			ev_async_send(sc->workers[i].loop, &sc->workers[i].reload_async);
+		return;
+	}
 	log_event(LOG_INFO, "stopping", "signal=%d", s->signum);
 	for (unsigned i = 0; i < sc->n; i++)
 		ev_async_send(sc->workers[i].loop, &sc->workers[i].stop_async);
@@ -200,6 +234,7 @@ static unsigned start_workers(struct worker *ws, unsigned n)
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	for (i = 0; i < n; i++) {
 		int rc = pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]);
@@ -218,7 +253,7 @@ int server_run(const struct config *cfg)
 	unsigned n = cfg->threads, started = 0, i;
 	struct worker *ws = calloc(n, sizeof(*ws));
 	struct ev_loop *main_loop = ev_default_loop(EVFLAG_AUTO);
-	ev_signal sigint, sigterm;
+	ev_signal sigint, sigterm, sighup;
 	struct sigctx sc = {ws, n};
 	int status = 1;
 
@@ -236,13 +271,23 @@ int server_run(const struct config *cfg)
 			goto out;
 	ev_signal_init(&sigint, on_signal, SIGINT);
 	ev_signal_init(&sigterm, on_signal, SIGTERM);
-	sigint.data = sigterm.data = &sc;
+	ev_signal_init(&sighup, on_signal, SIGHUP);
+	sigint.data = sigterm.data = sighup.data = &sc;
 	ev_signal_start(main_loop, &sigint);
 	ev_signal_start(main_loop, &sigterm);
+	ev_signal_start(main_loop, &sighup);
 	started = start_workers(ws, n);
 	if (started == n) {
-		log_event(LOG_INFO, "listening", "addr=%s port=%s threads=%u jwks_uri=%s", cfg->listen_host,
-		          cfg->listen_port, n, cfg->jwks_uri);
+		log_event(LOG_INFO, "listening", "addr=%s port=%s threads=%u providers=%zu", cfg->listen_host,
+		          cfg->listen_port, n, cfg->n_providers);
+		for (i = 0; i < cfg->n_providers; i++) {
+			const struct provider *p = &cfg->providers[i];
+
+			log_event(LOG_INFO, "provider", "name=%s keys=%s source=%s issuer=%s", p->name,
+			          p->jwks_uri ? "remote" : p->jwks_file ? "file" : "oidc",
+			          p->jwks_uri ? p->jwks_uri : p->jwks_file ? p->jwks_file : p->issuer,
+			          p->issuer ? p->issuer : "-");
+		}
 		ev_run(main_loop, 0);
 		status = 0;
 	} else {
@@ -253,6 +298,7 @@ int server_run(const struct config *cfg)
 		pthread_join(ws[i].thread, NULL);
 	ev_signal_stop(main_loop, &sigint);
 	ev_signal_stop(main_loop, &sigterm);
+	ev_signal_stop(main_loop, &sighup);
 	log_event(LOG_INFO, "stopped", "threads=%u", started);
 out:
 	for (i = 0; i < n; i++)

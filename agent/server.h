@@ -25,9 +25,9 @@ struct worker {
 	unsigned id;
 	pthread_t thread;
 	ev_async stop_async;            /* the main thread asks this worker to drain */
+	ev_async reload_async;          /* ... or to re-read its key files (SIGHUP) */
 	const struct config *cfg;
 	struct fetcher *fetcher;
-	struct keys *keys;
 	struct verifier verifier;
 	int listen_fd;
 	ev_io accept_io;

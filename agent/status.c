@@ -83,6 +83,7 @@ static const struct {
 	[JWKS_PEM_BAD_BASE64] = { "JwksPemBadBase64", "PEM pubkey parse fails" },
 	[JWKS_PEM_GET_RAW_ED25519_ERROR] = { "JwksPemGetRawEd25519Error", "PEM failed to get raw ED25519 key" },
 	[JWKS_BIO_ALLOC_ERROR] = { "JwksBioAllocError", "Failed to create BIO due to memory allocation failure" },
+	[JWT_CLAIMS_NOT_ALLOWED] = { "JwtClaimsNotAllowed", "Claims in Jwt are not allowed" },
 };
 
 const char *jwt_status_str(enum jwt_status st)
@@ -105,5 +106,5 @@ int jwt_status_http(enum jwt_status st)
 {
 	if (st == JWT_OK)
 		return 200;
-	return st == JWT_AUDIENCE_NOT_ALLOWED ? 403 : 401;
+	return st == JWT_AUDIENCE_NOT_ALLOWED || st == JWT_CLAIMS_NOT_ALLOWED ? 403 : 401;
 }

@@ -80,14 +80,19 @@ enum jwt_status {
 	JWKS_PEM_BAD_BASE64 = 70,
 	JWKS_PEM_GET_RAW_ED25519_ERROR = 71,
 	JWKS_BIO_ALLOC_ERROR = 72,
-	JWT_STATUS_COUNT = 73,
+	/* Ours, past jwt_verify_lib's list: a required claim (--require-claim,
+	 * "required_claims") is absent or has another value. Worded like 25 and,
+	 * like it, answered with 403 (RFC 6750 insufficient_scope). */
+	JWT_CLAIMS_NOT_ALLOWED = 73,
+	JWT_STATUS_COUNT = 74,
 };
 
 /* The jwt_verify_lib message for <st> ("Jwt is missing", ...); never NULL. */
 const char *jwt_status_str(enum jwt_status st);
 /* The enum name without prefix, e.g. "JwtMissed", for logs and metrics labels. */
 const char *jwt_status_name(enum jwt_status st);
-/* HTTP status Envoy answers with for a failure: 403 for audiences, else 401. */
+/* HTTP status Envoy answers with for a failure: 403 for audiences, else 401
+ * (200 for JWT_OK). */
 int jwt_status_http(enum jwt_status st);
 
 #endif

@@ -1,9 +1,14 @@
 #include "verify.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jwks.h"
 #include "log.h"
+
+/* Cache entries are valid for one provider's key-set generation. */
+#define GEN_KEY(pidx, gen) (((uint64_t)(pidx) << 48) | ((gen) & 0xffffffffffffull))
 
 static bool is_token_char(unsigned char c)
 {
@@ -64,17 +69,17 @@ static void aud_normalize(const char *s, const char **out, size_t *out_len)
 	*out_len = len;
 }
 
-bool verify_audience_allowed(const struct config *cfg, const struct jwt *jwt)
+bool verify_audience_allowed(const struct provider *p, const struct jwt *jwt)
 {
-	if (cfg->n_audiences == 0)
+	if (p->n_audiences == 0)
 		return true;
 	for (size_t i = 0; i < jwt->n_aud; i++) {
 		const char *a, *b;
 		size_t alen, blen;
 
 		aud_normalize(jwt->aud[i], &a, &alen);
-		for (size_t j = 0; j < cfg->n_audiences; j++) {
-			aud_normalize(cfg->audiences[j], &b, &blen);
+		for (size_t j = 0; j < p->n_audiences; j++) {
+			aud_normalize(p->audiences[j], &b, &blen);
 			if (alen == blen && memcmp(a, b, alen) == 0)
 				return true;
 		}
@@ -82,25 +87,236 @@ bool verify_audience_allowed(const struct config *cfg, const struct jwt *jwt)
 	return false;
 }
 
-/* Checks that need no keys, in Envoy's order after parsing. */
-static enum jwt_status check_claims(struct verifier *v, const struct jwt *jwt)
+/* Follows a dotted path ("realm_access.roles") into the payload. */
+static json_t *claim_at(json_t *payload, const char *path)
 {
-	const struct config *cfg = v->cfg;
+	char key[256];
+	const char *dot;
+	json_t *cur = payload;
+
+	while (cur && *path) {
+		size_t n;
+
+		dot = strchr(path, '.');
+		n = dot ? (size_t)(dot - path) : strlen(path);
+		if (n == 0 || n >= sizeof(key) || !json_is_object(cur))
+			return NULL;
+		memcpy(key, path, n);
+		key[n] = '\0';
+		cur = json_object_get(cur, key);
+		path += n + (dot ? 1 : 0);
+	}
+	return cur;
+}
+
+/* <words> holds <want> as one of its space-separated words (OAuth scope). */
+static bool has_word(const char *words, const char *want)
+{
+	size_t n = strlen(want);
+	const char *p = words;
+
+	while ((p = strstr(p, want))) {
+		if ((p == words || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+bool verify_claims_allowed(const struct provider *p, const struct jwt *jwt)
+{
+	for (size_t i = 0; i < p->n_required; i++) {
+		json_t *c = claim_at(jwt->payload, p->required[i].claim), *v;
+		const char *want = p->required[i].value;
+		bool found = false;
+		size_t k;
+
+		if (json_is_string(c))
+			found = strcmp(json_string_value(c), want) == 0 || has_word(json_string_value(c), want);
+		else if (json_is_array(c))
+			json_array_foreach(c, k, v) found |= json_is_string(v) && strcmp(json_string_value(v), want) == 0;
+		else if (json_is_true(c) || json_is_false(c))
+			found = strcmp(want, json_is_true(c) ? "true" : "false") == 0;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+static bool value_is_safe(const char *s, size_t max)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (i >= max || (unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+int verify_render_exports(const struct provider *p, const struct jwt *jwt, size_t max_len, char **out,
+                          size_t *out_len)
+{
+	size_t cap = 0, len = 0, i;
+	char *buf;
+
+	*out = NULL;
+	*out_len = 0;
+	for (i = 0; i < p->n_exports; i++)
+		cap += strlen(p->exports[i].var) + max_len + 32;
+	if (cap == 0)
+		return 0;
+	buf = malloc(cap);
+	if (!buf)
+		return -1;
+	for (i = 0; i < p->n_exports; i++) {
+		json_t *c = claim_at(jwt->payload, p->exports[i].claim);
+		char num[32];
+		const char *val = NULL;
+		size_t vn, nn;
+
+		/* Envoy's claim_to_headers: strings, numbers and booleans only. */
+		if (json_is_string(c) && strlen(json_string_value(c)) == json_string_length(c))
+			val = json_string_value(c);
+		else if (json_is_integer(c))
+			snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(c)), val = num;
+		else if (json_is_real(c))
+			snprintf(num, sizeof(num), "%.17g", json_real_value(c)), val = num;
+		else if (json_is_boolean(c))
+			val = json_is_true(c) ? "true" : "false";
+		if (!val || !value_is_safe(val, max_len))
+			continue;
+		nn = strlen(p->exports[i].var) + 1;
+		vn = strlen(val) + 1;
+		memcpy(buf + len, p->exports[i].var, nn);
+		memcpy(buf + len + nn, val, vn);
+		len += nn + vn;
+	}
+	if (len == 0) {
+		free(buf);
+		return 0;
+	}
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+/* ---- the verification ---- */
+
+/* Which providers this request may use: the "provider" argument lists
+ * names separated by commas; absent means every configured provider. */
+static int candidates(const struct config *cfg, const struct verify_input *in, unsigned *mask)
+{
+	const char *p = in->provider, *end = p + in->provider_len;
+
+	*mask = 0;
+	if (!p) {
+		*mask = (1u << cfg->n_providers) - 1;
+		return 0;
+	}
+	while (p < end) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		size_t n = comma ? (size_t)(comma - p) : (size_t)(end - p);
+		const struct provider *pr;
+
+		while (n && *p == ' ')
+			p++, n--;
+		while (n && p[n - 1] == ' ')
+			n--;
+		pr = config_provider(cfg, p, n);
+		if (!pr)
+			return -1;
+		*mask |= 1u << (pr - cfg->providers);
+		p += n;
+		while (p < end && (*p == ',' || *p == ' '))
+			p++;
+	}
+	return *mask ? 0 : -1;
+}
+
+static const struct verify_arg *find_arg(const struct verify_input *in, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < in->n_args; i++)
+		if (in->args[i].name_len == n && memcmp(in->args[i].name, name, n) == 0)
+			return &in->args[i];
+	return NULL;
+}
+
+/* Looks in every location the candidate providers declare. The token and
+ * the set of providers that declared where it was found come back. Two
+ * different tokens: Envoy would verify both; we refuse the request. */
+static enum jwt_status extract(const struct config *cfg, unsigned mask, const struct verify_input *in,
+                               const char **tok, size_t *tok_len, unsigned *declared)
+{
+	*tok = NULL;
+	*declared = 0;
+	for (unsigned i = 0; i < cfg->n_providers; i++) {
+		const struct provider *p = &cfg->providers[i];
+
+		if (!(mask & (1u << i)))
+			continue;
+		for (size_t s = 0; s < p->n_sources; s++) {
+			const struct verify_arg *a = find_arg(in, p->sources[s].arg);
+			const char *t;
+			size_t tl;
+
+			if (!a || !a->val || !verify_extract(p->sources[s].prefix, a->val, a->len, &t, &tl))
+				continue;
+			if (*tok && (tl != *tok_len || memcmp(t, *tok, tl) != 0))
+				return JWT_MULTIPLE_TOKENS;
+			*tok = t;
+			*tok_len = tl;
+			*declared |= 1u << i;
+		}
+	}
+	return *tok ? JWT_OK : JWT_MISSED;
+}
+
+/* Envoy's findByIssuer among the candidates: equal issuer first, then the
+ * first provider without one. The location must be one it declared. */
+static int select_provider(const struct config *cfg, unsigned mask, unsigned declared, const char *iss)
+{
+	int any = -1;
+
+	for (unsigned i = 0; i < cfg->n_providers; i++) {
+		const struct provider *p = &cfg->providers[i];
+
+		if (!(mask & (1u << i)))
+			continue;
+		if (p->issuer && iss && strcmp(p->issuer, iss) == 0)
+			return declared & (1u << i) ? (int)i : -1;
+		if (!p->issuer && any < 0 && (declared & (1u << i)))
+			any = (int)i;
+	}
+	return any;
+}
+
+/* Checks that need no keys, in Envoy's order after parsing. */
+static enum jwt_status check_claims(struct verifier *v, const struct provider *p, const struct jwt *jwt)
+{
+	uint64_t now = (uint64_t)ev_now(v->loop);
 	enum jwt_status st;
 
-	if (cfg->issuer && (!jwt->iss || strcmp(jwt->iss, cfg->issuer) != 0))
+	if (p->issuer && (!jwt->iss || strcmp(jwt->iss, p->issuer) != 0))
 		return JWT_UNKNOWN_ISSUER;
-	st = jwt_check_time(jwt, (uint64_t)ev_now(v->loop), cfg->clock_skew_s);
+	st = jwt_check_time(jwt, now, p->clock_skew_s);
 	if (st != JWT_OK)
 		return st;
-	if (!verify_audience_allowed(cfg, jwt))
+	/* Envoy's isLifetimeAllowed: max_lifetime (or require_expiration, an
+	 * infinite one) refuses tokens without exp and, for max_lifetime,
+	 * those whose remaining life reaches the limit. */
+	if ((p->require_expiration || p->max_lifetime_s) && jwt->exp == 0)
+		return JWT_EXPIRED;
+	if (p->max_lifetime_s && jwt->exp > now && jwt->exp - now >= p->max_lifetime_s)
+		return JWT_EXPIRED;
+	if (!verify_audience_allowed(p, jwt))
 		return JWT_AUDIENCE_NOT_ALLOWED;
+	if (!verify_claims_allowed(p, jwt))
+		return JWT_CLAIMS_NOT_ALLOWED;
 	return JWT_OK;
 }
 
-/* With a key set in hand: verify, or ask for one refetch when the token
- * names a kid the set does not have (key rotation, OIDC Core §10.1.1).
- * Returns true when r->status is final. */
 static void set_claims_from_jwt(struct vreq *r)
 {
 	r->sub = r->jwt.sub;
@@ -109,27 +325,39 @@ static void set_claims_from_jwt(struct vreq *r)
 	r->alg = r->jwt.alg_name;
 }
 
+/* With a key set in hand: verify, or ask for one refetch when the token
+ * names a kid the set does not have (key rotation, OIDC Core §10.1.1).
+ * Returns true when r->status is final. */
 static bool check_signature(struct vreq *r, struct jwks *set)
 {
+	struct keys *k = r->v->keys[r->provider_idx];
 	enum jwt_status st;
 
 	if (!set) {
-		r->status = JWKS_FETCH_FAIL;
+		st = keys_last_status(k);
+		r->status = st == JWT_OK ? JWKS_FETCH_FAIL : st;
 		return true;
 	}
 	st = jwt_verify_jwks(&r->jwt, set, NULL);
-	if (st == JWT_OK) {
-		set_claims_from_jwt(r);
-		tcache_put(r->v->cache, r->tok, r->tok_len, &r->jwt, set->generation);
-	}
 	if (st == JWKS_KID_ALG_MISMATCH && r->jwt.kid && !r->refetched) {
 		r->refetched = true;
-		if (keys_refetch_for_kid(r->v->keys, set, &r->waiter)) {
+		if (keys_refetch_for_kid(k, set, &r->waiter)) {
 			r->parked = true;
 			return false;
 		}
 	}
 	r->status = st;
+	if (st != JWT_OK)
+		return true;
+	set_claims_from_jwt(r);
+	if (verify_render_exports(r->provider, &r->jwt, r->v->cfg->max_claim_len, &r->exports_owned,
+	                          &r->exports_len) < 0) {
+		r->status = JWT_VERIFICATION_FAIL; /* fail closed on allocation failure */
+		return true;
+	}
+	r->exports = r->exports_owned;
+	tcache_put(r->v->cache, r->tok, r->tok_len, &r->jwt, GEN_KEY(r->provider_idx, set->generation),
+	           r->exports, r->exports_len);
 	return true;
 }
 
@@ -144,68 +372,99 @@ static void on_keys(struct keys_waiter *w, struct jwks *set)
 }
 
 /* A token verified before with the key set still in use: only the time
- * claims can have changed (issuer and audiences are fixed configuration),
- * so they are the only checks repeated (Envoy's jwt_cache.cc does the same). */
-static bool lookup_cache(struct verifier *v, struct vreq *r)
+ * claims can have changed (issuer, audiences and claim rules are fixed
+ * configuration), so only they are checked again (Envoy's jwt_cache.cc). */
+static bool lookup_cache(struct verifier *v, struct vreq *r, const char *tok, size_t len, unsigned declared)
 {
-	struct jwks *set = keys_peek(v->keys);
-	const struct tcache_entry *e;
+	const struct tcache_entry *e = NULL;
+	unsigned i;
 	struct jwt t;
 
-	if (!set)
-		return false;
-	e = tcache_get(v->cache, r->tok, r->tok_len, set->generation);
+	for (i = 0; i < v->cfg->n_providers && !e; i++) {
+		struct jwks *set;
+
+		if (!(declared & (1u << i)) || !(set = keys_peek(v->keys[i])))
+			continue;
+		e = tcache_get(v->cache, tok, len, GEN_KEY(i, set->generation));
+	}
 	if (!e) {
 		v->cache_misses++;
 		return false;
 	}
 	v->cache_hits++;
+	r->provider_idx = i - 1;
+	r->provider = &v->cfg->providers[i - 1];
 	memset(&t, 0, sizeof(t));
 	t.exp = e->exp;
 	t.nbf = e->nbf;
-	r->status = jwt_check_time(&t, (uint64_t)ev_now(v->loop), v->cfg->clock_skew_s);
+	r->status = jwt_check_time(&t, (uint64_t)ev_now(v->loop), r->provider->clock_skew_s);
 	r->cached = true;
 	r->sub = e->sub;
 	r->iss = e->iss;
 	r->kid = e->kid;
 	r->alg = e->alg;
+	r->exports = e->extra;
+	r->exports_len = e->extra_len;
 	return true;
 }
 
-bool verify_start(struct verifier *v, struct vreq *r, const char *hdr, size_t len)
+static void vreq_reset(struct verifier *v, struct vreq *r)
 {
+	void (*done)(struct vreq *) = r->done;
+
+	memset(r, 0, sizeof(*r));
+	r->v = v;
+	r->done = done;
+	r->waiter.cb = on_keys;
+}
+
+bool verify_start(struct verifier *v, struct vreq *r, const struct verify_input *in)
+{
+	const struct config *cfg = v->cfg;
+	unsigned mask, declared;
 	const char *tok;
-	size_t tok_len;
+	size_t tok_len = 0;
 	struct jwks *set;
 	bool parked = false;
+	int idx;
 
-	r->v = v;
-	r->waiter.cb = on_keys;
-	r->has_jwt = false;
-	r->refetched = false;
-	r->parked = false;
-	r->cached = false;
-	r->sub = r->iss = r->kid = r->alg = NULL;
-	if (!verify_extract(v->cfg->prefix, hdr, len, &tok, &tok_len)) {
-		r->status = JWT_MISSED;
+	vreq_reset(v, r);
+	if (candidates(cfg, in, &mask) < 0) {
+		log_event(LOG_WARN, "unknown_provider", "provider_arg_len=%zu", in->provider_len);
+		r->status = JWT_UNKNOWN_ISSUER;
 		return true;
 	}
-	if (tok_len > v->cfg->max_token_len) {
+	r->status = extract(cfg, mask, in, &tok, &tok_len, &declared);
+	if (r->status != JWT_OK)
+		return true;
+	if (tok_len > cfg->max_token_len) {
 		r->status = JWT_BAD_FORMAT;
 		return true;
 	}
-	r->tok = tok;
-	r->tok_len = tok_len;
-	if (v->cache && lookup_cache(v, r))
+	if (v->cache && lookup_cache(v, r, tok, tok_len, declared))
 		return true;
-	r->status = jwt_parse(tok, tok_len, &r->jwt);
+	r->tok = malloc(tok_len);
+	if (!r->tok) {
+		r->status = JWT_VERIFICATION_FAIL;
+		return true;
+	}
+	memcpy(r->tok, tok, tok_len);
+	r->tok_len = tok_len;
+	r->status = jwt_parse(r->tok, tok_len, &r->jwt);
 	if (r->status != JWT_OK)
 		return true;
 	r->has_jwt = true;
-	r->status = check_claims(v, &r->jwt);
+	idx = select_provider(cfg, mask, declared, r->jwt.iss);
+	if (idx < 0) {
+		r->status = JWT_UNKNOWN_ISSUER;
+		return true;
+	}
+	r->provider_idx = (unsigned)idx;
+	r->provider = &cfg->providers[idx];
+	r->status = check_claims(v, r->provider, &r->jwt);
 	if (r->status != JWT_OK)
 		return true;
-	set = keys_get(v->keys, &r->waiter, &parked);
+	set = keys_get(v->keys[idx], &r->waiter, &parked);
 	if (!set && parked) {
 		r->parked = true;
 		return false;
@@ -216,7 +475,7 @@ bool verify_start(struct verifier *v, struct vreq *r, const char *hdr, size_t le
 void verify_cancel(struct vreq *r)
 {
 	if (r->parked) {
-		keys_cancel(r->v->keys, &r->waiter);
+		keys_cancel(r->v->keys[r->provider_idx], &r->waiter);
 		r->parked = false;
 	}
 }
@@ -228,4 +487,8 @@ void verify_release(struct vreq *r)
 		jwt_free(&r->jwt);
 		r->has_jwt = false;
 	}
+	free(r->tok);
+	r->tok = NULL;
+	free(r->exports_owned);
+	r->exports_owned = NULL;
 }

@@ -1,12 +1,12 @@
 /*
  * One token's verdict, in Envoy jwt_authn's order (../shared/notes/jwt.md
- * §1.6; design §2.2): extract -> parse -> issuer -> time -> audiences ->
+ * §1.6; design §2.2): extract -> (cache) -> parse -> provider by iss ->
+ * issuer -> time -> expiration rules -> audiences -> required claims ->
  * keys (fetching, possibly waiting) -> signature. The first failure wins.
  *
  * A verification either finishes inside verify_start() or parks on the key
  * cache and finishes later through vreq->done. Either way the caller reads
- * vreq->status and, on JWT_OK, the claims in vreq->jwt, then calls
- * verify_release().
+ * vreq->status and, on JWT_OK, the claims, then calls verify_release().
  */
 #ifndef VERIFY_H
 #define VERIFY_H
@@ -21,12 +21,30 @@
 #include "jwt.h"
 #include "keys.h"
 
+/* Per worker: one key cache per configured provider, one token cache. */
 struct verifier {
 	struct ev_loop *loop;
 	const struct config *cfg;
-	struct keys *keys;
+	struct keys *keys[CONFIG_MAX_PROVIDERS];
 	struct tcache *cache;           /* NULL when --cache-size 0 */
 	unsigned long cache_hits, cache_misses;
+};
+
+/* One argument of the SPOE message, pointing into the NOTIFY frame. */
+struct verify_arg {
+	const char *name;
+	size_t name_len;
+	const char *val;                /* NULL: absent or NULL sample */
+	size_t len;
+};
+
+#define VERIFY_MAX_ARGS 32
+
+struct verify_input {
+	const char *provider;           /* the "provider" argument; NULL = any configured */
+	size_t provider_len;
+	size_t n_args;
+	struct verify_arg args[VERIFY_MAX_ARGS];
 };
 
 struct vreq {
@@ -39,18 +57,23 @@ struct vreq {
 	bool refetched;                 /* an unknown-kid refetch was already tried */
 	bool parked;
 	bool cached;                    /* verdict came from the token cache */
-	const char *tok;                /* the token inside the caller's buffer */
+	const struct provider *provider; /* the provider that judged the token */
+	unsigned provider_idx;
+	char *tok;                      /* owned copy: jwt.c keeps pointers into it */
 	size_t tok_len;
 	/* On JWT_OK: claims for the ACK, from the token or the cache entry,
 	 * valid until verify_release (cache: until the next verification). */
 	const char *sub, *iss, *kid, *alg;
+	/* Exported claims as "var\0value\0" pairs (claim_to_headers). */
+	const char *exports;
+	size_t exports_len;
+	char *exports_owned;
 };
 
-/* Starts verifying the token header value <hdr> (<len> bytes; NULL when the
- * header was absent). Returns true when r->status is final, false when the
- * verification is parked (r->done will be called exactly once, unless
+/* Starts verifying the token found in <in>. Returns true when r->status is
+ * final, false when parked (r->done will be called exactly once, unless
  * verify_cancel is called first). */
-bool verify_start(struct verifier *v, struct vreq *r, const char *hdr, size_t len);
+bool verify_start(struct verifier *v, struct vreq *r, const struct verify_input *in);
 
 /* Abandons a parked verification (its connection went away). */
 void verify_cancel(struct vreq *r);
@@ -66,6 +89,16 @@ bool verify_extract(const char *prefix, const char *hdr, size_t len, const char 
 
 /* jwt_verify_lib's audience match: "http://", "https://" and one trailing '/'
  * are ignored on both sides. Exposed for tests. */
-bool verify_audience_allowed(const struct config *cfg, const struct jwt *jwt);
+bool verify_audience_allowed(const struct provider *p, const struct jwt *jwt);
+
+/* The required claims of <p> against the token's payload. Exposed for tests. */
+bool verify_claims_allowed(const struct provider *p, const struct jwt *jwt);
+
+/* Renders the claims <p> exports as "var\0value\0" pairs into a new buffer
+ * (*out, *out_len; NULL when none). Values: strings, integers (no ".0"),
+ * booleans; arrays, objects and unsafe strings (control characters, over
+ * <max_len>) are skipped. Returns 0, -1 on allocation failure. */
+int verify_render_exports(const struct provider *p, const struct jwt *jwt, size_t max_len, char **out,
+                          size_t *out_len);
 
 #endif

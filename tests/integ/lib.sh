@@ -70,12 +70,16 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
 
-# wait_port PORT [SECONDS]: waits until 127.0.0.1:PORT accepts connections (0.1 s steps).
+# wait_port PORT [SECONDS [PID]]: waits until 127.0.0.1:PORT accepts connections (0.1 s steps);
+# gives up at once if PID (the process that should listen) has exited.
 wait_port() {
-	local port=$1 secs=${2:-10} i
+	local port=$1 secs=${2:-10} pid=${3:-} i
 	for ((i = 0; i < secs * 10; i++)); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			return 0
+		fi
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			return 1
 		fi
 		sleep 0.1
 	done
@@ -133,6 +137,10 @@ dump_logs() {
 	local f
 	for f in "$T"/*.log "$T"/nginx/error.log; do
 		[ -s "$f" ] || continue
+		if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
+			echo "# ---- ${f#"$T"/} (sanitizer report, first 40 lines of it)"
+			grep -E -A 39 -m 1 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" | sed 's/^/#   /'
+		fi
 		echo "# ---- ${f#"$T"/} (last 30 lines)"
 		tail -n 30 "$f" | sed 's/^/#   /'
 	done
@@ -169,7 +177,7 @@ start_nginx() {
 	"$NGINX_BIN" -p "$p" -c "$p/nginx.conf" >"$T/nginx.log" 2>&1 &
 	NGINX_PID=$!
 	PIDS+=("$NGINX_PID")
-	wait_port "$port" 10 || bail "nginx did not listen on $port"
+	wait_port "$port" 10 "$NGINX_PID" || bail "nginx did not listen on $port"
 	JWKS_URI=http://127.0.0.1:$port/auth/v1
 }
 
@@ -189,10 +197,17 @@ start_agent() {
 	local port=$1 uri=$2
 	shift 2
 	[ -x "$AGENT_BIN" ] || bail "agent binary $AGENT_BIN not found (build it first)"
+	# AGENT_THREADS (e.g. make tsan-integ) adds --threads N.
+	if [ -n "${AGENT_THREADS:-}" ]; then
+		set -- --threads "$AGENT_THREADS" "$@"
+	fi
 	"$AGENT_BIN" --listen "127.0.0.1:$port" --jwks-uri "$uri" "$@" >"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
 	PIDS+=("$AGENT_PID")
-	wait_port "$port" 10 || bail "agent did not listen on $port"
+	if ! wait_port "$port" 10 "$AGENT_PID"; then
+		kill -0 "$AGENT_PID" 2>/dev/null || { wait "$AGENT_PID"; diag "the agent exited with status $?"; }
+		bail "agent did not listen on $port"
+	fi
 }
 
 # haproxy_env: exports what conf/haproxy.cfg reads, from the *_PORT variables.
@@ -212,7 +227,7 @@ start_haproxy() {
 	"$HAPROXY_BIN" -db -f "$TOP/conf/haproxy.cfg" >"$T/haproxy.log" 2>&1 &
 	HAPROXY_PID=$!
 	PIDS+=("$HAPROXY_PID")
-	wait_port "$HTTPS_PORT" 10 || bail "haproxy did not listen on $HTTPS_PORT"
+	wait_port "$HTTPS_PORT" 10 "$HAPROXY_PID" || bail "haproxy did not listen on $HTTPS_PORT"
 	wait_port "$HTTP_PORT" 10 || bail "haproxy did not listen on $HTTP_PORT"
 }
 

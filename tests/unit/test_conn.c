@@ -41,17 +41,18 @@ static int setup(void)
 	w.cfg = &cfg;
 	w.loop = ev_loop_new(EVFLAG_AUTO);
 	w.fetcher = fetcher_new(w.loop);
-	kc = (struct keys_conf){.uri = cfg.jwks_uri, .cache_time_s = 1, .fetch_timeout_ms = 300,
+	kc = (struct keys_conf){.uri = cfg.providers[0].jwks_uri, .cache_time_s = 1, .fetch_timeout_ms = 300,
 	                        .max_stale_s = 0, .refetch_interval_s = 1, .failed_retry_s = 0.2};
-	w.keys = keys_new(w.loop, w.fetcher, &kc);
-	w.verifier = (struct verifier){.loop = w.loop, .cfg = &cfg, .keys = w.keys};
-	return w.loop && w.fetcher && w.keys ? 0 : -1;
+	w.verifier = (struct verifier){.loop = w.loop, .cfg = &cfg};
+	w.verifier.keys[0] = keys_new(w.loop, w.fetcher, &kc);
+	return w.loop && w.fetcher && w.verifier.keys[0] ? 0 : -1;
 }
 
 static void teardown(void)
 {
 	conn_close_all(&w);
-	keys_free(w.keys);
+	keys_free(w.verifier.keys[0]);
+	config_free(&cfg);
 	fetcher_free(w.fetcher);
 	ev_loop_destroy(w.loop);
 }

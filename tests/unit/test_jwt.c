@@ -149,13 +149,16 @@ static void test_status(void)
 	ok(strcmp(jwt_status_name(JWKS_OKP_X_BAD_BASE64), "JwksOKPXBadBase64") == 0, "status 38 name");
 	for (i = 0; i < JWT_STATUS_COUNT; i++)
 		n_null += !jwt_status_str((enum jwt_status)i)[0] || !jwt_status_name((enum jwt_status)i)[0];
-	ok(n_null == 0, "all 73 statuses have a string and a name");
-	ok(jwt_status_str((enum jwt_status)73) != NULL && jwt_status_str((enum jwt_status)-1) != NULL,
+	ok(n_null == 0, "all %d statuses have a string and a name", JWT_STATUS_COUNT);
+	ok(JWT_STATUS_COUNT >= 73 && JWKS_BIO_ALLOC_ERROR == 72, "jwt_verify_lib numbering kept (0..72)");
+	ok(jwt_status_str(JWT_STATUS_COUNT) != NULL && jwt_status_str((enum jwt_status)-1) != NULL &&
+	           jwt_status_name(JWT_STATUS_COUNT) != NULL,
 	   "out-of-range status is not NULL");
 	ok(jwt_status_http(JWT_AUDIENCE_NOT_ALLOWED) == 403, "audience -> 403");
 	ok(jwt_status_http(JWT_EXPIRED) == 401 && jwt_status_http(JWT_MISSED) == 401 &&
-	           jwt_status_http(JWKS_FETCH_FAIL) == 401,
+	           jwt_status_http(JWKS_FETCH_FAIL) == 401 && jwt_status_http(JWT_VERIFICATION_FAIL) == 401,
 	   "others -> 401");
+	ok(jwt_status_http(JWT_OK) == 200, "JWT_OK -> 200");
 }
 
 static void test_b64(void)

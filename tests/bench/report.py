@@ -1,0 +1,175 @@
+#!/usr/bin/python3
+"""The tables of `make bench` (called by tests/bench/run.sh; standard library only).
+
+Inputs: the per-round wrk results (TSV: round case rps p50_us p99_us requests non2xx errors
+haproxy_ticks agent_ticks), the fixed-rate lines, verify_bench's lines and `openssl speed -mr`.
+Per case: median req/s over the rounds (and min-max), median p50/p99, CPU microseconds per
+request = all CPU ticks of the rounds / all requests of the rounds (HAProxy, agent, sum).
+"""
+
+import argparse
+import re
+import statistics
+
+
+def parse_kv(line):
+    return dict(m.groups() for m in re.finditer(r"(\w+)=(\S+)", line))
+
+
+def ms(us):
+    return "%.2f" % (us / 1000.0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", required=True)
+    ap.add_argument("--rate")
+    ap.add_argument("--half", type=float, default=0)
+    ap.add_argument("--verify")
+    ap.add_argument("--speed")
+    ap.add_argument("--clk-tck", type=int, default=100)
+    ap.add_argument("--names", nargs="*", default=[])
+    a = ap.parse_args()
+    names = dict(n.split("=", 1) for n in a.names)
+    tick_us = 1e6 / a.clk_tck
+
+    rows = {}
+    order = []
+    with open(a.rounds) as f:
+        for line in f:
+            p = line.rstrip("\n").split("\t")
+            if len(p) < 10:
+                continue
+            c = p[1]
+            if c not in rows:
+                rows[c] = []
+                order.append(c)
+            rows[c].append(dict(round=int(p[0]), rps=float(p[2]), p50=float(p[3]), p99=float(p[4]),
+                                reqs=int(p[5]), non2xx=int(p[6]), errs=int(p[7]),
+                                hap=int(p[8]), agent=int(p[9])))
+
+    rate = {}
+    if a.rate:
+        with open(a.rate) as f:
+            for line in f:
+                c, _, rest = line.rstrip("\n").partition("\t")
+                kv = parse_kv(rest)
+                if "p99_us" in kv:
+                    rate[c] = kv
+
+    print("per round (req/s; rounds alternate between cases):")
+    for c in order:
+        print("  %d %-26s %s" % (int(c), names.get(c, c),
+                                 "  ".join("%8.0f" % r["rps"] for r in rows[c])))
+    print()
+
+    res = {}
+    for c in order:
+        rs = rows[c]
+        reqs = sum(r["reqs"] for r in rs) or 1
+        res[c] = dict(
+            rps=statistics.median(r["rps"] for r in rs),
+            lo=min(r["rps"] for r in rs), hi=max(r["rps"] for r in rs),
+            p50=statistics.median(r["p50"] for r in rs),
+            p99=statistics.median(r["p99"] for r in rs),
+            hap=sum(r["hap"] for r in rs) * tick_us / reqs,
+            agent=sum(r["agent"] for r in rs) * tick_us / reqs,
+            bad=sum(r["non2xx"] + r["errs"] for r in rs))
+        res[c]["cpu"] = res[c]["hap"] + res[c]["agent"]
+
+    def ratio(c, base):
+        return "%.2f" % (res[c]["rps"] / res[base]["rps"]) if base in res and res[base]["rps"] else "-"
+
+    print("HAProxy cases (median of rounds; CPU = utime+stime of all threads / requests)")
+    hdr = ("case", "req/s", "min-max", "p50 ms", "p99 ms", "CPU us/req hap+agent=sum", "vs 1", "vs 3",
+           "p99@%d/s ms" % a.half if a.half else "p99@half", "+p99 vs 1", "errors")
+    fmt = "%-30s %8s %15s %7s %7s %26s %5s %5s %13s %9s %6s"
+    print(fmt % hdr)
+    for c in order:
+        r = res[c]
+        rr = rate.get(c)
+        p99r = ms(float(rr["p99_us"])) if rr else "-"
+        add = ("%+.2f" % ((float(rr["p99_us"]) - float(rate["1"]["p99_us"])) / 1000.0)
+               if rr and "1" in rate else "-")
+        cpu = "%.1f+%.1f=%.1f" % (r["hap"], r["agent"], r["cpu"])
+        print(fmt % ("%s %s" % (c, names.get(c, "")), "%.0f" % r["rps"], "%.0f-%.0f" % (r["lo"], r["hi"]),
+                     ms(r["p50"]), ms(r["p99"]), cpu, ratio(c, "1"), ratio(c, "3"), p99r, add, r["bad"]))
+    print()
+
+    # case 6
+    verify = {}
+    if a.verify:
+        with open(a.verify) as f:
+            for line in f:
+                kv = parse_kv(line)
+                if "alg" in kv:
+                    verify[kv["alg"]] = kv
+    speed = {}
+    if a.speed:
+        with open(a.speed) as f:
+            for line in f:
+                p = line.strip().split(":")
+                # +F2:n:2048:sign/s:verify/s (RSA) +F4:n:256:sign/s:verify/s (ECDSA)
+                # +F6:n:253:Ed25519:sign/s:verify/s (EdDSA)
+                if p[0] == "+F2" and p[2] == "2048":
+                    speed["RS256"] = float(p[4])
+                elif p[0] == "+F4" and p[2] == "256":
+                    speed["ES256"] = float(p[4])
+                elif p[0] == "+F6" and len(p) >= 6 and p[3] == "Ed25519":
+                    speed["EdDSA"] = float(p[5])
+    if verify:
+        print("6 verify path alone, one thread, per CPU second (verify_bench; openssl speed -seconds 3)")
+        fmt6 = "%-6s %12s %9s %9s %11s %8s %14s %9s %11s %11s"
+        print(fmt6 % ("alg", "full/s", "full us", "parse us", "raw sig/s", "raw us",
+                      "openssl vfy/s", "ossl us", "full/ossl", "raw/ossl"))
+        for alg in ("RS256", "ES256", "EdDSA"):
+            v = verify.get(alg)
+            if not v:
+                continue
+            o = speed.get(alg)
+            ous = 1e6 / o if o else None
+            print(fmt6 % (alg, v["full_per_s"], v["full_us"], v["parse_us"], v["raw_per_s"], v["raw_us"],
+                          "%.0f" % o if o else "-", "%.1f" % ous if ous else "-",
+                          "%.2fx" % (float(v["full_us"]) / ous) if ous else "-",
+                          "%.2fx" % (float(v["raw_us"]) / ous) if ous else "-"))
+        print()
+
+    # targets (issue 4)
+    print("targets (issue 4)")
+
+    def line(what, val, goal, ok):
+        print("  %-58s %12s  goal %-8s %s" % (what, val, goal, "met" if ok else "MISSED"))
+
+    if "4" in res and "3" in res:
+        x = res["4"]["rps"] / res["3"]["rps"]
+        line("spoa-jwt one token / null agent req/s", "%.2f" % x, ">= 0.95", x >= 0.95)
+    if "5" in res and "2" in res:
+        x = res["5"]["rps"] / res["2"]["rps"]
+        line("spoa-jwt every request verified / native req/s", "%.2fx" % x, ">= 1.5x", x >= 1.5)
+    if "4" in res:
+        x = res["4"]["agent"]
+        extra = (" (null agent: %.1f us)" % res["3"]["agent"]) if "3" in res else ""
+        line("agent CPU per cache hit, whole process%s" % extra, "%.1f us" % x, "<= 2 us", x <= 2.0)
+    v, o = verify.get("RS256"), speed.get("RS256")
+    if v and o:
+        x = float(v["full_us"]) / (1e6 / o)
+        line("RS256 full verification / openssl speed verify time", "%.2fx" % x, "<= 1.2x", x <= 1.2)
+    if "5" in res and o:
+        x = res["5"]["agent"] / (1e6 / o)
+        print("  %-58s %12s  (informative: whole agent process per request)" %
+              ("  case 5 agent CPU per request / openssl verify time", "%.2fx" % x))
+    if rate and "1" in rate:
+        for c in ("4", "5"):
+            if c in rate:
+                d = (float(rate[c]["p99_us"]) - float(rate["1"]["p99_us"])) / 1000.0
+                line("p99 added over no-auth at %d req/s, case %s" % (a.half, c), "%+.2f ms" % d, "<= 1 ms",
+                     d <= 1.0)
+    else:
+        print("  p99 added at half the no-auth rate: not measured (BENCH_RATE_SECONDS=0 or case 1 not run)")
+    bad = sum(r["bad"] for r in res.values())
+    if bad:
+        print("  WARNING: %d non-2xx answers or socket errors: those cases did not measure the happy path" % bad)
+
+
+if __name__ == "__main__":
+    main()
