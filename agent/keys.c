@@ -47,7 +47,7 @@
 
 /* A discovery document is small; a bigger one is not one. */
 #define KEYS_DISCOVERY_MAX_BYTES (64u * 1024u)
-#define KEYS_WELL_KNOWN "/.well-known/openid-configuration"
+#define KEYS_WELL_KNOWN          "/.well-known/openid-configuration"
 
 enum keys_source { KEYS_SRC_REMOTE, KEYS_SRC_OIDC, KEYS_SRC_FILE };
 
@@ -181,6 +181,11 @@ static void jwks_failed(struct keys *k, const char *reason)
 	note_failure(k);
 }
 
+static int start_jwks_fetch(struct keys *k)
+{
+	return fetch_get(k->fetcher, k->uri, k->conf.fetch_timeout_ms, JWKS_MAX_BYTES, fetch_done, k);
+}
+
 /* Starts a fetch unless one is in flight: the JWKS, or for OIDC without a
  * known JWKS URL the discovery document. Returns true when a fetch is
  * under way afterwards. */
@@ -195,13 +200,13 @@ static bool start_fetch(struct keys *k)
 	ev_timer_stop(k->loop, &k->timer);
 	k->fetch_started_at = ev_now(k->loop);
 	if (!k->uri) {
-		if (fetch_get(k->fetcher, k->discovery_url, k->conf.fetch_timeout_ms, KEYS_DISCOVERY_MAX_BYTES,
-		              discovery_done, k) != 0) {
+		if (fetch_get(k->fetcher, k->discovery_url, k->conf.fetch_timeout_ms,
+		              KEYS_DISCOVERY_MAX_BYTES, discovery_done, k) != 0) {
 			log_discovery_failure(k, "fetch could not start");
 			note_failure(k);
 			return false;
 		}
-	} else if (fetch_get(k->fetcher, k->uri, k->conf.fetch_timeout_ms, JWKS_MAX_BYTES, fetch_done, k) != 0) {
+	} else if (start_jwks_fetch(k) != 0) {
 		jwks_failed(k, "fetch could not start");
 		return false;
 	}
@@ -400,9 +405,9 @@ static void discovery_done(void *arg, const struct fetch_result *res)
 	}
 	free(k->uri);
 	k->uri = uri;
-	log_event(LOG_INFO, "oidc_discovered", "issuer=%s jwks_uri=%s", log_quote(qi, k->issuer, strlen(k->issuer)),
-	          log_quote(qu, uri, strlen(uri)));
-	if (fetch_get(k->fetcher, k->uri, k->conf.fetch_timeout_ms, JWKS_MAX_BYTES, fetch_done, k) != 0) {
+	log_event(LOG_INFO, "oidc_discovered", "issuer=%s jwks_uri=%s",
+	          log_quote(qi, k->issuer, strlen(k->issuer)), log_quote(qu, uri, strlen(uri)));
+	if (start_jwks_fetch(k) != 0) {
 		k->is_fetching = false;
 		jwks_failed(k, "fetch could not start");
 		answer_waiters(k, set_is_usable(k, now) ? k->set : NULL);

@@ -31,14 +31,14 @@
 #include "status.h"
 
 struct keys_conf {
-	const char *uri;                /* JWKS URL */
-	double cache_time_s;            /* default 300 */
-	long fetch_timeout_ms;          /* default 1000 */
-	double max_stale_s;             /* how long a set outlives cache_time when refreshes fail */
-	double refetch_interval_s;      /* min gap between unknown-kid refetches (rate limit) */
-	double failed_retry_s;          /* background retry after a failed fetch (default 1) */
-	const char *file;               /* local JWKS file; when set, used instead of uri */
-	const char *issuer_discovery;   /* OIDC issuer URL (http/https); used when set and uri is NULL */
+	const char *uri;              /* JWKS URL */
+	double cache_time_s;          /* default 300 */
+	long fetch_timeout_ms;        /* default 1000 */
+	double max_stale_s;           /* how long a set outlives cache_time when refreshes fail */
+	double refetch_interval_s;    /* min gap between unknown-kid refetches (rate limit) */
+	double failed_retry_s;        /* background retry after a failed fetch (default 1) */
+	const char *file;             /* local JWKS file; when set, used instead of uri */
+	const char *issuer_discovery; /* OIDC issuer URL (http/https); used when set and uri is NULL */
 };
 
 struct keys;

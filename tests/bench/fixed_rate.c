@@ -9,6 +9,7 @@
  * latency is still counted from the moment it was due (no coordinated omission, as wrk2).
  * Scheduling uses a timerfd (sub-millisecond), so requests are not sent in millisecond bursts.
  * Answers must carry Content-Length (HAProxy and nginx do for these). Prints one line:
+ * (rate = answers / max(SECONDS, time until the last answer): below RATE means over capacity)
  *   due=N done=N non2xx=N errors=N rate=R p50_us=.. p90_us=.. p99_us=.. p999_us=.. max_us=..
  * Every loop is bounded by SECONDS + 5 s of wall time.
  */
@@ -90,7 +91,7 @@ int main(int argc, char **argv)
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	char req[4096];
 	size_t req_len;
-	double rate, secs, t0, deadline, *lat;
+	double rate, secs, t0, deadline, elapsed, *lat;
 	unsigned long n_due, next = 0, done = 0, non2xx = 0, errors = 0, cap;
 	int nconns, epfd, tfd, i;
 	struct hconn *cs;
@@ -217,11 +218,12 @@ int main(int argc, char **argv)
 			c->got = 0;
 		}
 	}
+	elapsed = now_s() - t0;
 	qsort(lat, done, sizeof(*lat), cmp_d);
 #define PCT(p) (done ? lat[(size_t)((double)(done - 1) * (p))] * 1e6 : 0.0)
 	printf("due=%lu done=%lu non2xx=%lu errors=%lu rate=%.0f p50_us=%.0f p90_us=%.0f p99_us=%.0f p999_us=%.0f "
 	       "max_us=%.0f\n",
-	       n_due, done, non2xx, errors, (double)done / secs, PCT(0.50), PCT(0.90), PCT(0.99), PCT(0.999),
+	       n_due, done, non2xx, errors, (double)done / (elapsed > secs ? elapsed : secs), PCT(0.50), PCT(0.90), PCT(0.99), PCT(0.999),
 	       PCT(1.0));
 	for (i = 0; i < nconns; i++)
 		close(cs[i].fd);

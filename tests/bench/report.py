@@ -83,12 +83,14 @@ def main():
     print("HAProxy cases (median of rounds; CPU = utime+stime of all threads / requests)")
     hdr = ("case", "req/s", "min-max", "p50 ms", "p99 ms", "CPU us/req hap+agent=sum", "vs 1", "vs 3",
            "p99@%d/s ms" % a.half if a.half else "p99@half", "+p99 vs 1", "errors")
-    fmt = "%-30s %8s %15s %7s %7s %26s %5s %5s %13s %9s %6s"
+    fmt = "%-30s %8s %15s %7s %7s %26s %5s %5s %19s %9s %6s"
     print(fmt % hdr)
     for c in order:
         r = res[c]
         rr = rate.get(c)
         p99r = ms(float(rr["p99_us"])) if rr else "-"
+        if rr and a.half and float(rr.get("rate", 0)) < 0.97 * a.half:
+            p99r = "over cap " + p99r
         add = ("%+.2f" % ((float(rr["p99_us"]) - float(rate["1"]["p99_us"])) / 1000.0)
                if rr and "1" in rate else "-")
         cpu = "%.1f+%.1f=%.1f" % (r["hap"], r["agent"], r["cpu"])
@@ -97,13 +99,19 @@ def main():
     print()
 
     # case 6
+    # case 6: the best round of each measurement (least disturbed by the neighbours)
     verify = {}
     if a.verify:
         with open(a.verify) as f:
             for line in f:
                 kv = parse_kv(line)
-                if "alg" in kv:
-                    verify[kv["alg"]] = kv
+                if "alg" not in kv:
+                    continue
+                best = verify.setdefault(kv["alg"], {})
+                for k in ("full", "parse", "raw", "evp"):
+                    us = kv.get(k + "_us")
+                    if us is not None and (k not in best or float(us) < best[k]):
+                        best[k] = float(us)
     speed = {}
     if a.speed:
         with open(a.speed) as f:
@@ -111,27 +119,35 @@ def main():
                 p = line.strip().split(":")
                 # +F2:n:2048:sign/s:verify/s (RSA) +F4:n:256:sign/s:verify/s (ECDSA)
                 # +F6:n:253:Ed25519:sign/s:verify/s (EdDSA)
-                if p[0] == "+F2" and p[2] == "2048":
-                    speed["RS256"] = float(p[4])
-                elif p[0] == "+F4" and p[2] == "256":
-                    speed["ES256"] = float(p[4])
+                alg = v = None
+                if p[0] == "+F2" and len(p) >= 5 and p[2] == "2048":
+                    alg, v = "RS256", float(p[4])
+                elif p[0] == "+F4" and len(p) >= 5 and p[2] == "256":
+                    alg, v = "ES256", float(p[4])
                 elif p[0] == "+F6" and len(p) >= 6 and p[3] == "Ed25519":
-                    speed["EdDSA"] = float(p[5])
+                    alg, v = "EdDSA", float(p[5])
+                if alg and v > speed.get(alg, 0):
+                    speed[alg] = v
     if verify:
-        print("6 verify path alone, one thread, per CPU second (verify_bench; openssl speed -seconds 3)")
-        fmt6 = "%-6s %12s %9s %9s %11s %8s %14s %9s %11s %11s"
-        print(fmt6 % ("alg", "full/s", "full us", "parse us", "raw sig/s", "raw us",
-                      "openssl vfy/s", "ossl us", "full/ossl", "raw/ossl"))
+        print("6 verify path alone: one thread, us of CPU per operation, best round (verify_bench; "
+              "openssl speed -seconds 3)")
+        print("  full = jwt_parse + jwt_verify_jwks + jwt_free; parse = jwt_parse + jwt_free; raw = "
+              "jws_verify_raw;")
+        print("  evp = openssl speed's loop in our process (pre-hashed, context set up once)")
+        fmt6 = "%-6s %10s %9s %9s %9s %9s %12s %9s %10s %10s"
+        print(fmt6 % ("alg", "full/s", "full us", "parse us", "raw us", "evp us", "openssl/s", "ossl us",
+                      "full/ossl", "raw/evp"))
         for alg in ("RS256", "ES256", "EdDSA"):
             v = verify.get(alg)
-            if not v:
+            if not v or "full" not in v:
                 continue
             o = speed.get(alg)
             ous = 1e6 / o if o else None
-            print(fmt6 % (alg, v["full_per_s"], v["full_us"], v["parse_us"], v["raw_per_s"], v["raw_us"],
+            f2 = lambda k: "%.1f" % v[k] if k in v else "-"
+            print(fmt6 % (alg, "%.0f" % (1e6 / v["full"]), f2("full"), f2("parse"), f2("raw"), f2("evp"),
                           "%.0f" % o if o else "-", "%.1f" % ous if ous else "-",
-                          "%.2fx" % (float(v["full_us"]) / ous) if ous else "-",
-                          "%.2fx" % (float(v["raw_us"]) / ous) if ous else "-"))
+                          "%.2fx" % (v["full"] / ous) if ous else "-",
+                          "%.2fx" % (v["raw"] / v["evp"]) if "evp" in v and "raw" in v else "-"))
         print()
 
     # targets (issue 4)
@@ -151,8 +167,8 @@ def main():
         extra = (" (null agent: %.1f us)" % res["3"]["agent"]) if "3" in res else ""
         line("agent CPU per cache hit, whole process%s" % extra, "%.1f us" % x, "<= 2 us", x <= 2.0)
     v, o = verify.get("RS256"), speed.get("RS256")
-    if v and o:
-        x = float(v["full_us"]) / (1e6 / o)
+    if v and o and "full" in v:
+        x = v["full"] / (1e6 / o)
         line("RS256 full verification / openssl speed verify time", "%.2fx" % x, "<= 1.2x", x <= 1.2)
     if "5" in res and o:
         x = res["5"]["agent"] / (1e6 / o)
@@ -162,8 +178,9 @@ def main():
         for c in ("4", "5"):
             if c in rate:
                 d = (float(rate[c]["p99_us"]) - float(rate["1"]["p99_us"])) / 1000.0
-                line("p99 added over no-auth at %d req/s, case %s" % (a.half, c), "%+.2f ms" % d, "<= 1 ms",
-                     d <= 1.0)
+                over = float(rate[c].get("rate", 0)) < 0.97 * a.half
+                line("p99 added over no-auth at %d req/s, case %s%s" % (a.half, c, " (over capacity)" if over else ""),
+                     "%+.2f ms" % d, "<= 1 ms", d <= 1.0)
     else:
         print("  p99 added at half the no-auth rate: not measured (BENCH_RATE_SECONDS=0 or case 1 not run)")
     bad = sum(r["bad"] for r in res.values())

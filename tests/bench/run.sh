@@ -13,8 +13,10 @@
 #   BENCH_WARMUP_SECONDS [2]                  unmeasured wrk run per case before round 1
 #   BENCH_RATE_SECONDS [5]                    fixed-rate run per case at half the no-auth rate
 #                                             (0 skips it)
-#   BENCH_VERIFY_SECONDS [2]                  verify_bench CPU seconds per alg and mode (0 skips
+#   BENCH_VERIFY_SECONDS [1.5]                verify_bench CPU seconds per alg and mode (0 skips
 #                                             case 6; openssl speed then is skipped too)
+#   BENCH_VERIFY_ROUNDS [2]                   case 6 rounds (verify_bench and openssl speed
+#                                             alternate per alg; the best round of each counts)
 #   BENCH_BUILD [build/release]               where spoa-jwt and tests/{null_agent,verify_bench} are
 #   HAPROXY_BIN [/usr/sbin/haproxy]           another HAProxy, e.g. /opt/haproxy-3/haproxy
 #   BENCH_KEEP=1                              keep the work directory (logs, configs, raw wrk output)
@@ -42,7 +44,8 @@ CONNS=${BENCH_CONNECTIONS:-50}
 WRK_THREADS=${BENCH_WRK_THREADS:-2}
 WARMUP=${BENCH_WARMUP_SECONDS:-2}
 RATE_SECS=${BENCH_RATE_SECONDS:-5}
-VERIFY_SECS=${BENCH_VERIFY_SECONDS:-2}
+VERIFY_SECS=${BENCH_VERIFY_SECONDS:-1.5}
+VERIFY_ROUNDS=${BENCH_VERIFY_ROUNDS:-2}
 OUTDIR=$TOP/build/bench
 PATH_Q=/v1/chat/completions
 CLK_TCK=$(getconf CLK_TCK)
@@ -278,12 +281,17 @@ VERIFY_RAW=$T/verify.txt
 SPEED_RAW=$T/speed.txt
 : >"$VERIFY_RAW"
 : >"$SPEED_RAW"
-if [ "$VERIFY_SECS" != 0 ]; then
-	say "bench: verify path alone (verify_bench, ${VERIFY_SECS}s per alg and mode) and openssl speed -seconds 3"
-	timeout 120 "$VERIFY_BENCH" --seconds "$VERIFY_SECS" "$T/keys" >"$VERIFY_RAW" 2>"$T/verify.err" ||
-		say "  verify_bench failed: $(cat "$T/verify.err")"
-	timeout 120 openssl speed -seconds 3 -mr rsa2048 ecdsap256 ed25519 >"$SPEED_RAW" 2>&1 ||
-		say "  openssl speed failed"
+if [ "$VERIFY_SECS" != 0 ] && [ "$VERIFY_ROUNDS" -gt 0 ]; then
+	say "bench: verify path alone: $VERIFY_ROUNDS rounds of (verify_bench ${VERIFY_SECS}s, openssl speed -seconds 3) per alg"
+	for ((r = 1; r <= VERIFY_ROUNDS; r++)); do
+		for alg in RS256:rsa2048 ES256:ecdsap256 EdDSA:ed25519; do
+			timeout 120 "$VERIFY_BENCH" --seconds "$VERIFY_SECS" "$T/keys" "${alg%%:*}" >>"$VERIFY_RAW" 2>>"$T/verify.err" ||
+				say "  verify_bench ${alg%%:*} failed: $(tail -n 2 "$T/verify.err")"
+			timeout 120 openssl speed -seconds 3 -mr "${alg#*:}" >>"$SPEED_RAW" 2>&1 ||
+				say "  openssl speed ${alg#*:} failed"
+		done
+		say "  round $r done"
+	done
 fi
 
 # ---------------------------------------------------------------- report

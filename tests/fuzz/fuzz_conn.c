@@ -17,8 +17,10 @@
  *
  * Both workers are built by hand as tests/unit/test_conn.c does; the JWKS URL
  * is a closed loopback port, so JWT-shaped tokens park on a real fetch that
- * fails fast. Checked beyond ASan/UBSan/LSan: once we close our end, the
- * agent closes its connection within a bounded time (trap otherwise).
+ * fails fast. Checked beyond ASan/UBSan/LSan (trap on failure): what the
+ * agent writes is a sequence of well-formed agent frames whose exported
+ * strings carry no control characters and respect --max-claim-size; once we
+ * close our end, the agent closes its connection within a bounded time.
  */
 #include <errno.h>
 #include <signal.h>
@@ -38,6 +40,7 @@
 #include "conn.h"
 #include "log.h"
 #include "server.h"
+#include "spop.h"
 
 #include "../vectors/gen_tokens.h"
 
@@ -196,8 +199,13 @@ static uint32_t next_rand(uint32_t *s)
 	return x;
 }
 
-/* Reads and drops what the agent wrote. Returns true when it wrote something,
- * sets *eof when it closed its end. */
+/* What the agent wrote on this connection, for check_output. */
+static uint8_t out_buf[1u << 20];
+static size_t out_len;
+static bool out_truncated;
+
+/* Reads what the agent wrote. Returns true when it wrote something, sets
+ * *eof when it closed its end. */
 static bool drain_output(int fd, bool *eof)
 {
 	uint8_t buf[65536];
@@ -208,13 +216,76 @@ static bool drain_output(int fd, bool *eof)
 		n = read(fd, buf, sizeof(buf));
 		if (n > 0) {
 			got = true;
+			if ((size_t)n <= sizeof(out_buf) - out_len) {
+				memcpy(out_buf + out_len, buf, (size_t)n);
+				out_len += (size_t)n;
+			} else {
+				out_truncated = true;
+			}
 			continue;
 		}
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
-			*eof = true;
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n == 0 || errno != EAGAIN)
+			*eof = true;
 		return got;
+	}
+}
+
+/* A string the agent hands to HAProxy: HAProxy may copy it into a header
+ * or a log line, so no control character may be in it (conn.c
+ * claim_is_safe, verify_render_exports). */
+static void check_safe_string(struct spop_str s, size_t max)
+{
+	check(s.len <= max);
+	for (size_t i = 0; i < s.len; i++)
+		check(s.ptr[i] >= 0x20 && s.ptr[i] != 0x7f);
+}
+
+/* Every complete frame the agent sent is well formed, within the largest
+ * frame size it may use, and of a type an agent sends; an ACK holds only
+ * set-var/unset-var actions on txn whose string values are safe. (An
+ * incomplete tail is normal: we stop reading when we close.) */
+static void check_output(const struct config *cfg)
+{
+	size_t off = 0;
+	unsigned n_frames = 0;
+
+	while (off < out_len) {
+		struct spop_frame f;
+		struct spop_reader rd;
+		long n = spop_frame_parse(out_buf + off, out_len - off, cfg->max_frame_size, &f);
+
+		check(n >= 0);
+		if (n == 0)
+			break;
+		check(f.flags == SPOP_FL_FIN);
+		if (n_frames++ == 0)
+			check(f.type == SPOP_FRM_AGENT_HELLO || f.type == SPOP_FRM_AGENT_DISCONNECT);
+		else
+			check(f.type == SPOP_FRM_ACK || f.type == SPOP_FRM_AGENT_DISCONNECT);
+		if (f.type == SPOP_FRM_ACK) {
+			spop_reader_init(&rd, f.payload, f.payload_len);
+			while (!spop_reader_done(&rd)) {
+				struct spop_str name;
+				struct spop_value v;
+				bool set;
+
+				check(rd.end - rd.p >= 3);
+				set = rd.p[0] == 1 && rd.p[1] == 3;
+				check(set || (rd.p[0] == 2 && rd.p[1] == 2));
+				check(rd.p[2] == SPOP_SCOPE_TXN);
+				rd.p += 3;
+				check(spop_read_str(&rd, &name) == 0);
+				check_safe_string(name, 64);
+				if (!set)
+					continue;
+				check(spop_read_value(&rd, &v) == 0);
+				if (v.type == SPOP_DATA_STRING || v.type == SPOP_DATA_BINARY)
+					check_safe_string(v.u.s, spop_str_eq(name, "message") ? 256 : cfg->max_claim_len);
+			}
+		}
+		off += (size_t)n;
 	}
 }
 
@@ -242,6 +313,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		max_chunk = 1;
 	w = &fw->w;
 	check(w->n_conns == 0);
+	out_len = 0;
+	out_truncated = false;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
 	conn_new(w, sv[0]);
@@ -273,6 +346,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ev_run(w->loop, EVRUN_NOWAIT);
 		idle = drain_output(sv[1], &eof) ? 0 : idle + 1;
 	}
+
+	drain_output(sv[1], &eof);
+	if (!out_truncated)
+		check_output(&fw->cfg);
 
 	/* Close our end; the agent must let go of the connection by itself. */
 	close(sv[1]);

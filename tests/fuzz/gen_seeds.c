@@ -206,7 +206,7 @@ static void make_tokens(void)
 	            tok_no_scope);
 	hs256_token(hdr,
 	            "{\"iss\":\"https://issuer.example\",\"sub\":\"a\\r\\nx-injected: 1\",\"aud\":\"api\","
-	            "\"exp\":4102444800,\"scope\":\"llm\",\"org\":{\"tier\":\"gold\\u0000\"}}",
+	            "\"exp\":4102444800,\"scope\":\"llm\",\"org\":{\"tier\":\"gold\\u007f\"}}",
 	            tok_crlf_sub);
 	snprintf(bearer_valid, sizeof(bearer_valid), "Bearer %s", tok_valid);
 }
@@ -314,6 +314,17 @@ static void conn_seeds(void)
 	}
 	notify1(&s.b, 1, NULL, "authorization", "Bearer wrong-jwt-token");
 	seed_write(&s, "unknown-frame-type");
+
+	/* Regression (fuzz_conn, first run): a NOTIFY without a "provider"
+	 * argument made verify.c's candidates() compute NULL + 0 (UBSan). */
+	seed_begin(&s, H_WHOLE, 0);
+	hello(&s.b, false, 16380);
+	{
+		struct arg a[] = {{"authorization", "Bearer x"}};
+
+		notify(&s.b, 1, 1, a, 1);
+	}
+	seed_write(&s, "crash-verify-null-provider");
 
 	/* A NOTIFY without check-jwt fails closed. */
 	seed_begin(&s, H_WHOLE, 0);

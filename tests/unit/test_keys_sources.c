@@ -3,8 +3,8 @@
  * discovery (served by a small HTTP responder on the same libev loop,
  * 127.0.0.1, port chosen by the kernel), plus keys_reload on a remote
  * provider. Every loop run is bounded by a watchdog, alarm() is the last
- * resort. The agent's log lines (stderr) are captured to check the events
- * and reasons, and copied back to stderr.
+ * resort. The agent's log lines (stderr) are captured around some calls to
+ * check the events and reasons, and copied back to stderr.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -393,7 +393,8 @@ static int log_capture_start(const char *dir)
 	return 0;
 }
 
-static void log_capture_stop(void)
+/* Keeps the file when tests failed. */
+static void log_capture_stop(bool keep)
 {
 	if (real_stderr != -1 && dup2(real_stderr, STDERR_FILENO) == -1)
 		perror("dup2");
@@ -401,7 +402,8 @@ static void log_capture_stop(void)
 		close(real_stderr);
 	if (cap_fd != -1) {
 		close(cap_fd);
-		unlink(cap_path);
+		if (!keep)
+			unlink(cap_path);
 	}
 }
 
@@ -530,11 +532,14 @@ static void test_file_good(struct ev_loop *loop, struct fetcher *f, struct srv *
 	conf.uri = url(u, sizeof(u), "/jwks");
 	k = keys_new(loop, f, &conf);
 	ok(k != NULL, "file+uri: keys_new");
-	if (!k)
+	if (!k) {
+		unlink(p);
 		return;
+	}
 	run_for(loop, 0.2);
 	ok(keys_peek(k) && s->hits_total == 0, "file+uri: the file is used, no request (%d)", s->hits_total);
 	keys_free(k);
+	unlink(p);
 }
 
 static void test_file_bad(struct ev_loop *loop)
@@ -566,7 +571,8 @@ static void test_file_bad(struct ev_loop *loop)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		tpath(p, sizeof(p), cases[i].name);
 		if (cases[i].content) {
-			ok(write_file(p, cases[i].content, strlen(cases[i].content)), "write %s", cases[i].name);
+			ok(write_file(p, cases[i].content, strlen(cases[i].content)), "write %s",
+			   cases[i].name);
 		} else if (!strcmp(cases[i].name, "adir")) {
 			ok(mkdir(p, 0700) == 0, "mkdir %s", p);
 		} else if (!strcmp(cases[i].name, "big.json")) {
@@ -582,10 +588,10 @@ static void test_file_bad(struct ev_loop *loop)
 		conf.file = p;
 		mark = log_mark();
 		k = keys_new(loop, NULL, &conf);
+		log = log_since(mark);
 		ok(k != NULL, "%s: keys_new still gives a provider", cases[i].name);
 		if (!k)
 			continue;
-		log = log_since(mark);
 		ok(strstr(log, "event=jwks_load_failed") && strstr(log, cases[i].reason),
 		   "%s: logged jwks_load_failed with \"%s\"", cases[i].name, cases[i].reason);
 		tw_init(&a);
@@ -635,7 +641,8 @@ static void test_file_reload(struct ev_loop *loop)
 	log = log_since(mark);
 	ok(strstr(log, "event=jwks_reloaded") != NULL, "reload: logged jwks_reloaded");
 	set2 = keys_peek(k);
-	ok(set2 && set2 != set1 && set2->generation == 2 && set2->n_keys == 2, "reload: new set, generation 2");
+	ok(set2 && set2 != set1 && set2->generation == 2 && set2->n_keys == 2,
+	   "reload: new set, generation 2");
 	ok(set1->generation == 1 && set1->n_keys == 1, "reload: the old set is intact while referenced");
 	jwks_unref(set1);
 	ok(keys_last_status(k) == JWT_OK, "reload: status OK");
@@ -876,7 +883,7 @@ static void test_oidc_fail(struct ev_loop *loop, struct fetcher *f, struct srv *
 	url(other, sizeof(other), "/other");
 	url(slash, sizeof(slash), "/idp/");
 	snprintf(f_jwks, sizeof(f_jwks), "%s", jwks_field("/oidc/jwks"));
-#define CASE(n_, k_, i_, j_, r_) \
+#define CASE(n_, k_, i_, j_, r_)                                                                             \
 	cases[n++] = (struct ocase){.name = n_, .kind = k_, .issuer = i_, .jwks_field = j_, .reason = r_}
 	CASE("wrong issuer", DOC_OK, other, f_jwks, "issuer mismatch");
 	CASE("issuer with an extra slash", DOC_OK, slash, f_jwks, "issuer mismatch");
@@ -903,7 +910,8 @@ static void test_oidc_fail(struct ev_loop *loop, struct fetcher *f, struct srv *
 			memcpy(big, "{\"a\":1}", 7);
 			disc = srv_route(s, DISC_PATH, 200, big, 0.0);
 		} else if (cases[i].kind == DOC_OK) {
-			disc = srv_route(s, DISC_PATH, 200, make_doc(cases[i].issuer, cases[i].jwks_field), 0.0);
+			disc =
+			    srv_route(s, DISC_PATH, 200, make_doc(cases[i].issuer, cases[i].jwks_field), 0.0);
 		} else if (cases[i].kind == DOC_RAW) {
 			disc = srv_route(s, DISC_PATH, 200, cases[i].jwks_field, 0.0);
 		} else if (cases[i].kind == DOC_404) {
@@ -931,10 +939,11 @@ static void test_oidc_fail(struct ev_loop *loop, struct fetcher *f, struct srv *
 		ok(a.at - t0 < 0.3 + 0.3, "%s: within one fetch timeout (%.3f s)", name, a.at - t0);
 		ok(keys_last_status(k) == JWKS_FETCH_FAIL, "%s: status %s", name,
 		   jwt_status_str(keys_last_status(k)));
-		ok(disc->hits == 1 && jr->hits == 0, "%s: no JWKS fetch (%d, %d)", name, disc->hits, jr->hits);
+		ok(disc->hits == 1 && jr->hits == 0, "%s: no JWKS fetch (%d, %d)", name, disc->hits,
+		   jr->hits);
 		log = log_since(mark);
-		ok(strstr(log, "event=oidc_discovery_failed") && strstr(log, reason), "%s: logged with \"%s\"",
-		   name, reason);
+		ok(strstr(log, "event=oidc_discovery_failed") && strstr(log, reason),
+		   "%s: logged with \"%s\"", name, reason);
 		tw_init(&b);
 		ok(keys_get(k, &b.w, &parked) == NULL && !parked, "%s: no new attempt right after", name);
 		keys_free(k);
@@ -971,10 +980,12 @@ static void test_oidc_rediscover(struct ev_loop *loop, struct fetcher *f, struct
 	tw_init(&a);
 	ok(keys_get(k, &a.w, &parked) == NULL && parked, "rediscover: parked");
 	ok(run_until(loop, 1.5, &answered, 1) && a.calls == 1 && !a.set, "rediscover: JWKS 500 answers NULL");
-	ok(disc->hits == 1 && bad->hits == 1, "rediscover: discovery then JWKS (%d, %d)", disc->hits, bad->hits);
+	ok(disc->hits == 1 && bad->hits == 1, "rediscover: discovery then JWKS (%d, %d)", disc->hits,
+	   bad->hits);
 	ok(keys_last_status(k) == JWKS_FETCH_FAIL, "rediscover: status JwksFetchFail");
 	log = log_since(mark);
-	ok(strstr(log, "event=jwks_fetch_failed") && strstr(log, "HTTP 500"), "rediscover: JWKS failure logged");
+	ok(strstr(log, "event=jwks_fetch_failed") && strstr(log, "HTTP 500"),
+	   "rediscover: JWKS failure logged");
 	tw_init(&b);
 	ok(keys_get(k, &b.w, &parked) == NULL && !parked, "rediscover: no storm");
 
@@ -1043,7 +1054,8 @@ static void test_oidc_waiters(struct ev_loop *loop, struct fetcher *f, struct sr
 		keys_cancel(k, &wc.w);
 		ok(run_until_hits(loop, s, "/oidc/jwks", 1, 1.0), "%s: JWKS requested", what);
 		ok(answered == 0, "%s: nobody answered after discovery alone", what);
-		ok(keys_get(k, &w3.w, &parked) == NULL && parked, "%s: w3 parked during the JWKS fetch", what);
+		ok(keys_get(k, &w3.w, &parked) == NULL && parked, "%s: w3 parked during the JWKS fetch",
+		   what);
 		ok(keys_refetch_for_kid(k, NULL, &w4.w) && w4.w.parked, "%s: w4 joins through a kid refetch",
 		   what);
 		ok(run_until(loop, 1.5, &answered, 4), "%s: all answered", what);
@@ -1060,8 +1072,8 @@ static void test_oidc_waiters(struct ev_loop *loop, struct fetcher *f, struct sr
 		   w1.at - t0);
 		ok(answered == 4, "%s: 4 answers in all (%d)", what, answered);
 		if (pass == 0)
-			ok(disc->hits == 1 && jr->hits == 1, "%s: one discovery, one JWKS (%d, %d)", what, disc->hits,
-			   jr->hits);
+			ok(disc->hits == 1 && jr->hits == 1, "%s: one discovery, one JWKS (%d, %d)", what,
+			   disc->hits, jr->hits);
 		keys_free(k);
 	}
 }
@@ -1160,7 +1172,8 @@ static void test_conf(struct ev_loop *loop, struct fetcher *f, struct srv *s)
 	ok(k != NULL, "conf: uri + issuer");
 	if (!k)
 		return;
-	ok(run_until_hits(loop, s, "/jwks", 1, 1.0) && route_hits(s, DISC_PATH) == 0, "conf: uri used, no discovery");
+	ok(run_until_hits(loop, s, "/jwks", 1, 1.0) && route_hits(s, DISC_PATH) == 0,
+	   "conf: uri used, no discovery");
 	keys_free(k);
 	ok(keys_reload(NULL) == -1, "conf: keys_reload(NULL) is -1");
 }
@@ -1213,7 +1226,8 @@ int main(void)
 	ev_loop_destroy(loop);
 	curl_global_cleanup();
 	rc = t_done("test_keys_sources");
-	log_capture_stop();
-	rmdir(tmpdir);
+	log_capture_stop(rc != 0);
+	if (rc == 0)
+		rmdir(tmpdir);
 	return rc;
 }
