@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "cli.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
@@ -23,6 +24,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	json_object_seed(0);
+	status = cli_run(argc, argv);
+	if (status >= 0) {
+		curl_global_cleanup();
+		return status;
+	}
 	switch (config_parse(argc, argv, &cfg, err, sizeof(err))) {
 	case CONFIG_EXIT:
 		status = 0;

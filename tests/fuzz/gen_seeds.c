@@ -326,6 +326,15 @@ static void conn_seeds(void)
 	}
 	seed_write(&s, "crash-verify-null-provider");
 
+	/* Regression (fuzz_conn): a valid token none of whose exported claims
+	 * is safe to export (CR/LF in sub, DEL in org.tier) left no exports,
+	 * and conn.c's put_exports computed NULL + 0 (UBSan). */
+	seed_begin(&s, H_WHOLE, 0);
+	hello(&s.b, false, 16380);
+	snprintf(bearer, sizeof(bearer), "Bearer %s", tok_crlf_sub);
+	notify1(&s.b, 1, "local", "authorization", bearer);
+	seed_write(&s, "crash-conn-exports-null");
+
 	/* A NOTIFY without check-jwt fails closed. */
 	seed_begin(&s, H_WHOLE, 0);
 	hello(&s.b, false, 16380);
