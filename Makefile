@@ -8,7 +8,7 @@
 # V=1 shows the compiler command lines.
 
 CC       ?= cc
-PKGS     := openssl libcurl jansson
+PKGS     := openssl libcurl jansson libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

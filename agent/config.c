@@ -25,7 +25,7 @@ enum {
 	OPT_LISTEN = 256, OPT_JWKS_URI, OPT_JWKS_FILE, OPT_OIDC, OPT_CACHE_TIME, OPT_FETCH_TIMEOUT,
 	OPT_MAX_STALE, OPT_REFETCH, OPT_HEADER, OPT_PREFIX, OPT_SKEW, OPT_ISSUER, OPT_AUDIENCE,
 	OPT_REQUIRE_EXP, OPT_MAX_LIFETIME, OPT_CLAIM_VAR, OPT_REQUIRE_CLAIM, OPT_FRAME, OPT_TOKEN,
-	OPT_CLAIM, OPT_CACHE_SIZE, OPT_CACHE_BYTES, OPT_THREADS, OPT_LOG_LEVEL, OPT_CONFIG, OPT_HELP,
+	OPT_CLAIM, OPT_CACHE_SIZE, OPT_CACHE_BYTES, OPT_THREADS, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_METRICS, OPT_CONFIG, OPT_HELP,
 	OPT_VERSION,
 };
 
@@ -54,6 +54,8 @@ static const struct option long_opts[] = {
 	{"cache-bytes", required_argument, NULL, OPT_CACHE_BYTES},
 	{"threads", required_argument, NULL, OPT_THREADS},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+	{"metrics", required_argument, NULL, OPT_METRICS},
 	{"config", required_argument, NULL, OPT_CONFIG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -112,6 +114,9 @@ void config_usage(FILE *out)
 	      "  --cache-bytes BYTES      memory bound of that cache per thread (default\n"
 	      "                           16777216)\n"
 	      "  --log-level LEVEL        error, warn, info or debug (default info)\n"
+	      "  --log-format FORMAT      kv (key=value, default) or json, one line per event\n"
+	      "  --metrics ADDR:PORT      Prometheus metrics at /metrics, liveness at\n"
+	      "                           /healthz (default: off)\n"
 	      "  --help                   this text\n"
 	      "  --version                the version\n"
 	      "\n"
@@ -167,7 +172,7 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 }
 
 /* ADDR:PORT or [ADDR]:PORT; the address itself is checked when binding. */
-static int parse_listen(const char *s, struct config *cfg)
+static int parse_hostport(const char *s, char *host_out, size_t host_room, char *port_out, size_t port_room)
 {
 	const char *colon, *host = s;
 	size_t host_len;
@@ -189,14 +194,20 @@ static int parse_listen(const char *s, struct config *cfg)
 		if (memchr(s, ':', host_len))
 			return -1; /* bare IPv6 needs brackets */
 	}
-	if (host_len == 0 || host_len >= sizeof(cfg->listen_host))
+	if (host_len == 0 || host_len >= host_room)
 		return -1;
 	if (parse_u64(colon + 1, 1, 65535, &port) < 0)
 		return -1;
-	memcpy(cfg->listen_host, host, host_len);
-	cfg->listen_host[host_len] = '\0';
-	snprintf(cfg->listen_port, sizeof(cfg->listen_port), "%u", (unsigned)port);
+	memcpy(host_out, host, host_len);
+	host_out[host_len] = '\0';
+	snprintf(port_out, port_room, "%u", (unsigned)port);
 	return 0;
+}
+
+static int parse_listen(const char *s, struct config *cfg)
+{
+	return parse_hostport(s, cfg->listen_host, sizeof(cfg->listen_host), cfg->listen_port,
+	                      sizeof(cfg->listen_port));
 }
 
 /* The URL must parse (curl's own parser, so what we accept is what it
@@ -758,6 +769,20 @@ static int parse_agent_fields(json_t *root, struct config *cfg, struct jctx *j)
 			return fail(j->err, j->errlen, "log_level: expected error, warn, info or debug");
 		cfg->log_level = log_level_parse(s);
 	}
+	s = NULL;
+	if (get_string(root, "log_format", "", &s, j) < 0)
+		return -1;
+	if (s) {
+		if (strcmp(s, "json") != 0 && strcmp(s, "kv") != 0)
+			return fail(j->err, j->errlen, "log_format: expected kv or json");
+		cfg->log_json = strcmp(s, "json") == 0;
+	}
+	s = NULL;
+	if (get_string(root, "metrics", "", &s, j) < 0)
+		return -1;
+	if (s && parse_hostport(s, cfg->metrics_host, sizeof(cfg->metrics_host), cfg->metrics_port,
+	                        sizeof(cfg->metrics_port)) < 0)
+		return fail(j->err, j->errlen, "metrics: expected ADDR:PORT or [IPv6]:PORT with port 1-65535");
 	if (get_uint(root, "threads", "", 1, 64, &u, j) < 0)
 		return -1;
 	if (json_object_get(root, "threads"))
@@ -783,7 +808,7 @@ static int parse_agent_fields(json_t *root, struct config *cfg, struct jctx *j)
 
 static int load_file(const char *file, struct config *cfg, char *err, size_t errlen)
 {
-	static const char *const fields[] = {"listen", "threads", "log_level", "max_frame_size",
+	static const char *const fields[] = {"listen", "threads", "log_level", "log_format", "metrics", "max_frame_size",
 	                                     "max_token_size", "max_claim_size", "jwt_cache_size",
 	                                     "providers", NULL};
 	struct jctx j = {err, errlen};
@@ -1000,6 +1025,16 @@ static int apply_agent_opt(struct config *cfg, int opt, const char *flag, const 
 		if (log_level_parse(arg) < 0)
 			return fail(err, errlen, "%s: expected error, warn, info or debug", flag);
 		cfg->log_level = log_level_parse(arg);
+		break;
+	case OPT_LOG_FORMAT:
+		if (strcmp(arg, "json") != 0 && strcmp(arg, "kv") != 0)
+			return fail(err, errlen, "%s: expected kv or json", flag);
+		cfg->log_json = strcmp(arg, "json") == 0;
+		break;
+	case OPT_METRICS:
+		if (parse_hostport(arg, cfg->metrics_host, sizeof(cfg->metrics_host), cfg->metrics_port,
+		                   sizeof(cfg->metrics_port)) < 0)
+			return fail(err, errlen, "%s: expected ADDR:PORT or [IPv6]:PORT with port 1-65535", flag);
 		break;
 	default:
 		return 1; /* not an agent option */

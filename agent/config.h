@@ -74,6 +74,9 @@ struct config {
 	size_t cache_entries;           /* --cache-size, per thread, default 10000; 0 = off */
 	size_t cache_bytes;             /* --cache-bytes, per thread, default 16 MiB */
 	int log_level;                  /* --log-level */
+	bool log_json;                  /* --log-format json */
+	char metrics_host[256];         /* --metrics ADDR:PORT; empty = no metrics server */
+	char metrics_port[8];
 	const char *config_file;        /* --config */
 	bool check_only;                /* -c: check the configuration and exit */
 	size_t n_providers;

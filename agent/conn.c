@@ -21,6 +21,12 @@
 
 enum conn_state { CONN_HELLO, CONN_RUNNING, CONN_CLOSING };
 
+#define COUNT(c, field)                                                                                           \
+	do {                                                                                                      \
+		if ((c)->w->metrics)                                                                              \
+			metric_inc(&(c)->w->metrics->field);                                                      \
+	} while (0)
+
 struct req {
 	struct vreq v;                  /* first: verify.c hands it back */
 	struct conn *c;
@@ -106,8 +112,11 @@ static void conn_fail(struct conn *c, enum spop_status status)
 	c->state = CONN_CLOSING;
 	if (out_reserve(c, 512) == 0) {
 		spop_buf_init(&b, c->out + c->out_len, c->out_cap - c->out_len);
-		if (spop_agent_disconnect(&b, status, spop_status_str(status)))
+		if (spop_agent_disconnect(&b, status, spop_status_str(status))) {
 			c->out_len += b.len;
+			if ((unsigned)status < 14)
+				COUNT(c, disconnects_sent[status]);
+		}
 	}
 	update_reading(c);
 }
@@ -198,7 +207,9 @@ static void send_verdict(struct conn *c, struct req *r)
 {
 	size_t n;
 
-	log_verdict(r, ev_now(c->w->loop));
+	log_verdict(r, ev_time());
+	if (c->w->metrics)
+		metrics_verdict(c->w->metrics, r->v.status, ev_time() - r->t0);
 	if (c->state == CONN_CLOSING)
 		return;
 	if (out_reserve(c, c->max_frame + 4u) < 0) {
@@ -214,6 +225,7 @@ static void send_verdict(struct conn *c, struct req *r)
 		return;
 	}
 	c->out_len += n;
+	COUNT(c, ack_frames);
 }
 
 static void req_unlink(struct conn *c, struct req *r)
@@ -264,6 +276,7 @@ static void handle_hello(struct conn *c, const struct spop_frame *f)
 		conn_fail(c, SPOP_ERR_INVALID);
 		return;
 	}
+	COUNT(c, hello_frames);
 	st = spop_hello_decode(f->payload, f->payload_len, &h);
 	if (st != SPOP_ERR_NONE) {
 		conn_fail(c, st);
@@ -287,6 +300,8 @@ static void handle_hello(struct conn *c, const struct spop_frame *f)
 	/* A health check gets exactly one AGENT-HELLO, then we close: HAProxy
 	 * 3.1+ fails the check if anything follows it (trap 15). */
 	c->state = h.healthcheck ? CONN_CLOSING : CONN_RUNNING;
+	if (h.healthcheck)
+		COUNT(c, healthchecks);
 	update_reading(c);
 }
 
@@ -345,6 +360,7 @@ static void handle_notify(struct conn *c, const struct spop_frame *f)
 	struct req *r;
 	bool found;
 
+	COUNT(c, notify_frames);
 	if (parse_notify(f, &found, &in) < 0) {
 		conn_fail(c, SPOP_ERR_INVALID);
 		return;
@@ -359,7 +375,7 @@ static void handle_notify(struct conn *c, const struct spop_frame *f)
 	r->c = c;
 	r->sid = f->sid;
 	r->fid = f->fid;
-	r->t0 = ev_now(c->w->loop);
+	r->t0 = ev_time();
 	r->v.done = req_done;
 	if (!found) {
 		/* Fail closed: a NOTIFY we do not understand never validates. */
@@ -543,6 +559,10 @@ void conn_new(struct worker *w, int fd)
 		c->next->prev = c;
 	w->conns = c;
 	w->n_conns++;
+	if (w->metrics) {
+		metric_inc(&w->metrics->conns_total);
+		atomic_fetch_add_explicit(&w->metrics->conns_open, 1, memory_order_relaxed);
+	}
 	update_reading(c);
 	if (w->draining)
 		conn_drain(c);
@@ -569,6 +589,8 @@ static void conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->n_conns--;
+	if (w->metrics)
+		atomic_fetch_sub_explicit(&w->metrics->conns_open, 1, memory_order_relaxed);
 	free(c);
 	server_conn_closed(w);
 }

@@ -157,6 +157,16 @@ static void log_discovery_failure(const struct keys *k, const char *reason)
 	          log_quote(qi, k->issuer, strlen(k->issuer)), log_quote(qr, reason, strlen(reason)));
 }
 
+/* For the metrics thread: wall-clock time of the newest good set. */
+static void note_success(struct keys *k)
+{
+	if (!k->conf.metrics)
+		return;
+	metric_inc(&k->conf.metrics->fetch_ok);
+	atomic_store_explicit(&k->conf.metrics->last_ok_ms, (unsigned long long)(ev_time() * 1000.0),
+	                      memory_order_relaxed);
+}
+
 /* Records a failed fetch or discovery (or one that could not start): the
  * set is kept while still usable, the next attempt runs failed_retry_s
  * later. The caller has logged the reason. */
@@ -164,6 +174,8 @@ static void note_failure(struct keys *k)
 {
 	double now = ev_now(k->loop);
 
+	if (k->conf.metrics)
+		metric_inc(&k->conf.metrics->fetch_failed);
 	k->failed_at = now;
 	expire_set(k, now);
 	schedule(k, k->conf.failed_retry_s);
@@ -306,6 +318,7 @@ static void fetch_done(void *arg, const struct fetch_result *res)
 	k->set = set;
 	k->fetched_at = now;
 	k->failed_at = -1.0;
+	note_success(k);
 	/* Before expiry so cached requests never wait; half the lifetime
 	 * when cache_time is too short for Envoy's 5 s margin. */
 	refresh_s = k->conf.cache_time_s - KEYS_REFRESH_AHEAD_S;
@@ -512,6 +525,7 @@ static int load_file(struct keys *k, bool is_reload)
 				jwks_unref(k->set);
 			k->set = set;
 			k->fetched_at = ev_now(k->loop);
+			note_success(k);
 			if (is_reload)
 				log_event(LOG_INFO, "jwks_reloaded", "file=%s keys=%zu generation=%llu",
 				          log_quote(qf, k->file, strlen(k->file)), set->n_keys,

@@ -28,6 +28,7 @@
 
 #include "fetch.h"
 #include "jwks.h"
+#include "metrics.h"
 #include "status.h"
 
 struct keys_conf {
@@ -39,6 +40,7 @@ struct keys_conf {
 	double failed_retry_s;        /* background retry after a failed fetch (default 1) */
 	const char *file;             /* local JWKS file; when set, used instead of uri */
 	const char *issuer_discovery; /* OIDC issuer URL (http/https); used when set and uri is NULL */
+	struct keys_metrics *metrics; /* optional: fetch counters and set age (metrics.h) */
 };
 
 struct keys;

@@ -7,12 +7,18 @@
 #include <unistd.h>
 
 static enum log_level log_level = LOG_INFO;
+static int log_json;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void log_set_level(enum log_level level)
 {
 	log_level = level;
+}
+
+void log_set_json(int on)
+{
+	log_json = on;
 }
 
 int log_enabled(enum log_level level)
@@ -26,6 +32,69 @@ int log_level_parse(const char *s)
 		if (strcmp(s, level_names[i]) == 0)
 			return (int)i;
 	return -1;
+}
+
+/* Rewrites a key=value line as one JSON object. Values are bare words or
+ * log_quote() strings, whose \xHH escapes become \u00HH. */
+static size_t kv_to_json(const char *in, size_t len, char *out, size_t room)
+{
+	const char *p = in, *end = in + len;
+	size_t n = 0;
+	int first = 1;
+
+#define EMIT(c)                                                                                                   \
+	do {                                                                                                      \
+		if (n + 1 < room)                                                                                 \
+			out[n++] = (c);                                                                           \
+	} while (0)
+	EMIT('{');
+	while (p < end) {
+		while (p < end && *p == ' ')
+			p++;
+		if (p >= end)
+			break;
+		if (!first)
+			EMIT(',');
+		first = 0;
+		EMIT('"');
+		while (p < end && *p != '=' && *p != ' ')
+			EMIT(*p++);
+		EMIT('"');
+		EMIT(':');
+		EMIT('"');
+		if (p < end && *p == '=')
+			p++;
+		if (p < end && *p == '"') {
+			for (p++; p < end && *p != '"'; p++) {
+				if (*p == '\\' && p + 1 < end && p[1] == 'x' && p + 3 < end) {
+					const char *u = "\\u00";
+
+					while (*u)
+						EMIT(*u++);
+					EMIT(p[2]);
+					EMIT(p[3]);
+					p += 3;
+				} else if (*p == '\\' && p + 1 < end) {
+					EMIT(*p++);
+					EMIT(*p);
+				} else {
+					EMIT(*p);
+				}
+			}
+			if (p < end)
+				p++;
+		} else {
+			while (p < end && *p != ' ') {
+				if (*p == '"' || *p == '\\')
+					EMIT('\\');
+				EMIT(*p++);
+			}
+		}
+		EMIT('"');
+	}
+	EMIT('}');
+#undef EMIT
+	return n;
 }
 
 void log_event(enum log_level level, const char *event, const char *fmt, ...)
@@ -55,6 +124,15 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 	}
 	if (n >= sizeof(line))
 		n = sizeof(line) - 1;
+	if (log_json) {
+		char js[sizeof(line) * 2];
+
+		n = kv_to_json(line, n, js, sizeof(js) - 1);
+		js[n++] = '\n';
+		if (write(STDERR_FILENO, js, n) < 0)
+			return;
+		return;
+	}
 	/* One write per line so lines from several threads never interleave. */
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, n) < 0)

@@ -13,6 +13,8 @@ enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 /* The level is configuration: set once in main before any thread starts. */
 void log_set_level(enum log_level level);
 int log_enabled(enum log_level level);
+/* JSON lines instead of key=value (same keys); set once in main. */
+void log_set_json(int on);
 /* Parses "error", "warn", "info", "debug"; -1 if unknown. */
 int log_level_parse(const char *s);
 

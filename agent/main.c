@@ -46,6 +46,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_set_level(cfg.log_level);
+	log_set_json(cfg.log_json);
 	status = server_run(&cfg);
 out:
 	config_free(&cfg);

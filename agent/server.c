@@ -136,6 +136,7 @@ static int start_keys(struct worker *w, const struct config *cfg)
 			.max_stale_s = p->max_stale_s,
 			.refetch_interval_s = p->refetch_interval_s,
 			.failed_retry_s = 1.0,
+			.metrics = w->metrics ? &w->metrics->keys[i] : NULL,
 		};
 
 		w->verifier.keys[i] = keys_new(w->loop, w->fetcher, &kc);
@@ -163,6 +164,7 @@ static int worker_init(struct worker *w, unsigned id, const struct config *cfg)
 		return -1;
 	w->verifier.loop = w->loop;
 	w->verifier.cfg = cfg;
+	w->verifier.metrics = w->metrics;
 	if (start_keys(w, cfg) < 0)
 		return -1;
 	if (cfg->cache_entries > 0) {
@@ -255,20 +257,32 @@ int server_run(const struct config *cfg)
 	struct ev_loop *main_loop = ev_default_loop(EVFLAG_AUTO);
 	ev_signal sigint, sigterm, sighup;
 	struct sigctx sc = {ws, n};
-	int status = 1;
+	struct worker_metrics **wm = calloc(n, sizeof(*wm));
+	struct metrics_server *ms = NULL;
+	int status = 1, mfail = 0;
 
 	/* A peer that resets must not kill us; send() also says MSG_NOSIGNAL. */
 	signal(SIGPIPE, SIG_IGN);
-	if (!ws || !main_loop) {
+	if (!ws || !main_loop || !wm) {
 		log_event(LOG_ERR, "start_failed", "reason=\"out of memory\"");
 		free(ws);
+		free(wm);
 		return 1;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		ws[i].listen_fd = -1;
+		/* One cache-line-aligned block per worker: no false sharing. */
+		wm[i] = ws[i].metrics = aligned_alloc(64, sizeof(struct worker_metrics));
+		if (!wm[i])
+			goto out;
+		memset(wm[i], 0, sizeof(struct worker_metrics));
+	}
 	for (i = 0; i < n; i++)
 		if (worker_init(&ws[i], i, cfg) < 0)
 			goto out;
+	ms = metrics_start(cfg, wm, n, &mfail);
+	if (mfail)
+		goto out;
 	ev_signal_init(&sigint, on_signal, SIGINT);
 	ev_signal_init(&sigterm, on_signal, SIGTERM);
 	ev_signal_init(&sighup, on_signal, SIGHUP);
@@ -301,9 +315,13 @@ int server_run(const struct config *cfg)
 	ev_signal_stop(main_loop, &sighup);
 	log_event(LOG_INFO, "stopped", "threads=%u", started);
 out:
-	for (i = 0; i < n; i++)
+	metrics_stop(ms);
+	for (i = 0; i < n; i++) {
 		worker_fini(&ws[i]);
+		free(ws[i].metrics);
+	}
 	free(ws);
+	free(wm);
 	ev_loop_destroy(main_loop);
 	return status;
 }

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "fetch.h"
 #include "keys.h"
+#include "metrics.h"
 #include "verify.h"
 
 struct conn;
@@ -29,6 +30,7 @@ struct worker {
 	const struct config *cfg;
 	struct fetcher *fetcher;
 	struct verifier verifier;
+	struct worker_metrics *metrics; /* NULL: not counted (tests) */
 	int listen_fd;
 	ev_io accept_io;
 	ev_timer drain_timer;

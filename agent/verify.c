@@ -388,10 +388,12 @@ static bool lookup_cache(struct verifier *v, struct vreq *r, const char *tok, si
 		e = tcache_get(v->cache, tok, len, GEN_KEY(i, set->generation));
 	}
 	if (!e) {
-		v->cache_misses++;
+		if (v->metrics)
+			metric_inc(&v->metrics->cache_misses);
 		return false;
 	}
-	v->cache_hits++;
+	if (v->metrics)
+		metric_inc(&v->metrics->cache_hits);
 	r->provider_idx = i - 1;
 	r->provider = &v->cfg->providers[i - 1];
 	memset(&t, 0, sizeof(t));

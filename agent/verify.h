@@ -20,6 +20,7 @@
 #include "config.h"
 #include "jwt.h"
 #include "keys.h"
+#include "metrics.h"
 
 /* Per worker: one key cache per configured provider, one token cache. */
 struct verifier {
@@ -27,7 +28,7 @@ struct verifier {
 	const struct config *cfg;
 	struct keys *keys[CONFIG_MAX_PROVIDERS];
 	struct tcache *cache;           /* NULL when --cache-size 0 */
-	unsigned long cache_hits, cache_misses;
+	struct worker_metrics *metrics; /* NULL: not counted */
 };
 
 /* One argument of the SPOE message, pointing into the NOTIFY frame. */

@@ -19,6 +19,9 @@
 #                                             alternate per alg; the best round of each counts)
 #   BENCH_BUILD [build/release]               where spoa-jwt and tests/{null_agent,verify_bench} are
 #   HAPROXY_BIN [/usr/sbin/haproxy]           another HAProxy, e.g. /opt/haproxy-3/haproxy
+#   BENCH_PERF ["" ]                          e.g. "4 5": one extra, unmeasured round of these cases
+#                                             with perf record -g on HAProxy + the agent and perf stat
+#                                             on the agent: build/bench/perf-case<N>.{txt,data,stat}
 #   BENCH_KEEP=1                              keep the work directory (logs, configs, raw wrk output)
 # Everything runs on 127.0.0.1 on ports picked free at run time; every process started here is
 # stopped by its pid; every loop is bounded. Results: build/bench/results-<date>.txt.
@@ -258,6 +261,46 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		say "  round $r case $c: ${rps:-?} req/s  p99 ${p99:-?} us  cpu $((h1 - h0))+$((a1 - a0)) ticks${non2xx:+  NON-2XX $non2xx}"
 	done
 done
+
+# Optional profile round (not measured): perf on the agent (and HAProxy) of the cases in BENCH_PERF.
+PERF_CASES=${BENCH_PERF:-}
+if [ -n "$PERF_CASES" ]; then
+	command -v perf >/dev/null 2>&1 || need_pkg perf linux-perf
+	for c in $PERF_CASES; do
+		hp=$(eval "echo \${PID_h$c:-}")
+		ap=$(eval "echo \${AGENT_OF_$c:-}")
+		[ -n "$hp" ] || continue
+		pp=$hp${ap:+,$ap}
+		pf=$OUTDIR/perf-case$c
+		say "bench: profile round, case $c (perf record -g on pids $pp; perf stat on the agent)"
+		perf record -q -F 1999 -g -o "$pf.data" -p "$pp" -- sleep "$SECS" >"$T/perf-rec-$c.log" 2>&1 &
+		prec=$!
+		PIDS+=("$prec")
+		pstat=
+		if [ -n "$ap" ]; then
+			perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -p "$ap" -o "$pf.stat" -- sleep "$SECS" >/dev/null 2>&1 &
+			pstat=$!
+			PIDS+=("$pstat")
+		fi
+		run_wrk "$c" "$SECS" "$T/wrk-perf-c$c.txt"
+		wait "$prec"
+		[ -n "$pstat" ] && wait "$pstat"
+		reqs=$(awk '/ requests in / { print $1 }' "$T/wrk-perf-c$c.txt")
+		{
+			echo "case $c: $reqs requests in ${SECS}s under perf (not a measurement)"
+			[ -n "$pstat" ] && awk -F, -v n="${reqs:-1}" '$3 == "task-clock" { printf "agent CPU: %.0f ms = %.2f us per request (perf adds some)\n", $1, $1 * 1000 / n }
+				$3 != "" && $3 != "task-clock" { printf "agent %s: %s = %.3f per request\n", $3, $1, $1 / n }' "$pf.stat"
+			echo
+			echo "== self time by process, library and symbol (perf report --no-children)"
+			perf report -i "$pf.data" --no-children --sort comm,dso,sym --percent-limit 0.7 --stdio 2>/dev/null |
+				grep -v '^#' | grep -v '^$' | grep -E '^ +[0-9.]+%' | head -60
+			echo
+			echo "== self time by library"
+			perf report -i "$pf.data" --no-children --sort comm,dso --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -20
+		} >"$pf.txt" 2>&1
+		say "  $(head -n 1 "$pf.txt")  -> ${pf#"$TOP"/}.txt"
+	done
+fi
 
 # p99 at half of the no-auth maximum rate (open loop, fixed rate).
 RATE_RAW=$T/rate.tsv

@@ -342,3 +342,335 @@ check_agent_exit() {
 		ok "no sanitizer report in the agent's log"
 	fi
 }
+
+# ---------------------------------------------------------------- faults, load, soak (80-89, tests/soak)
+# Added for the fault/abuse/load tests; nothing above depends on these.
+
+SPOP_CLIENT=${SPOP_CLIENT:-$TOP/tests/tools/spop_client.py}
+
+# proc_rss_kb PID: VmRSS of PID in KiB ("" when gone). proc_fds PID: its open fd count.
+proc_rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+proc_fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l | tr -d ' '; }
+
+# now_s: wall clock, seconds with milliseconds (same clock as Python's time.time()).
+now_s() { date +%s.%3N; }
+
+# wait_file FILE SECONDS: until FILE exists (0.05 s steps).
+wait_file() {
+	local f=$1 secs=${2:-10} i
+	for ((i = 0; i < secs * 20; i++)); do
+		[ -e "$f" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# wait_grep_count FILE REGEX N SECONDS: until FILE has at least N lines matching REGEX.
+wait_grep_count() {
+	local f=$1 re=$2 n=$3 secs=${4:-10} i c
+	for ((i = 0; i < secs * 10; i++)); do
+		c=$(grep -Ec -- "$re" "$f" 2>/dev/null)
+		[ "${c:-0}" -ge "$n" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# write_jwks_ctl: writes $T/jwks_ctl.py, a JWKS server whose behaviour is read from a mode file
+# at every request. Mode syntax: [DELAY_MS/]KIND[:ARG]
+#   good            the JWKS file given by --jwks        file:PATH    that file
+#   500, 404        that status, small JSON body         html         200 text/html page
+#   truncated       the JWKS cut in half (200)           empty        {"keys": []}
+#   wrongtype       keys whose kty is unsupported/bad    huge         10 MiB body, Content-Length
+#   huge-nolen      10 MiB, no Content-Length (close-delimited)
+#   redirect        302 to itself, for ever              reset        connection reset, no answer
+#   hang            accepts, reads, never answers (30 s) rotate:DIR:T0:EPOCH  DIR/jwks-<n>.json,
+#                   n = int((now - T0) / EPOCH)
+# Every request is logged to --log as "unix_time mode status".
+write_jwks_ctl() {
+	cat >"$T/jwks_ctl.py" <<'EOF'
+import argparse, json, os, socket, struct, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--port", type=int, required=True)
+ap.add_argument("--jwks", required=True)
+ap.add_argument("--mode-file", required=True)
+ap.add_argument("--log", required=True)
+A = ap.parse_args()
+LOCK = threading.Lock()
+
+
+def log(mode, code):
+    with LOCK, open(A.log, "a") as f:
+        f.write("%.3f %s %s\n" % (time.time(), mode, code))
+
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, *a):
+        pass
+
+    def send(self, code, body, ctype="application/json", extra=()):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        try:
+            mode = open(A.mode_file).read().strip() or "good"
+        except OSError:
+            mode = "good"
+        kind = mode
+        if "/" in kind.split(":")[0]:
+            delay, kind = kind.split("/", 1)
+            time.sleep(min(float(delay), 30000) / 1000.0)
+        kind, _, arg = kind.partition(":")
+        code = 200
+        try:
+            if kind == "good":
+                self.send(200, open(A.jwks, "rb").read())
+            elif kind == "file":
+                self.send(200, open(arg, "rb").read())
+            elif kind == "rotate":
+                d, t0, epoch = arg.split(":")
+                n = int((time.time() - float(t0)) / float(epoch))
+                self.send(200, open(os.path.join(d, "jwks-%d.json" % n), "rb").read())
+            elif kind in ("500", "404"):
+                code = int(kind)
+                self.send(code, b'{"error":"nope"}')
+            elif kind == "html":
+                self.send(200, b"<!doctype html><html><body><h1>Sign in</h1></body></html>\n", "text/html")
+            elif kind == "truncated":
+                b = open(A.jwks, "rb").read()
+                self.send(200, b[: len(b) // 2])
+            elif kind == "empty":
+                self.send(200, b'{"keys":[]}')
+            elif kind == "wrongtype":
+                self.send(200, json.dumps({"keys": [
+                    {"kty": "XYZ", "kid": "demo-key-1", "n": "AQAB", "e": "AQAB"},
+                    {"kty": 42, "kid": "demo-key-1"},
+                    {"kid": "demo-key-1", "alg": "RS256"}]}).encode())
+            elif kind == "huge":
+                n = 10 << 20
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(n))
+                self.end_headers()
+                chunk = b" " * 65536
+                for _ in range(n // len(chunk)):
+                    self.wfile.write(chunk)
+            elif kind == "huge-nolen":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"keys":[')
+                chunk = b" " * 65536
+                for _ in range(160):
+                    self.wfile.write(chunk)
+                self.wfile.write(b"]}")
+            elif kind == "redirect":
+                code = 302
+                self.send(302, b"", extra=[("Location", "http://127.0.0.1:%d%s" % (A.port, self.path))])
+            elif kind == "reset":
+                code = 0
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                self.close_connection = True
+            elif kind == "hang":
+                code = 0
+                time.sleep(30)
+            else:
+                code = 500
+                self.send(500, b"unknown mode")
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            code = "aborted-%s" % code
+        log(mode, code)
+
+
+class S(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+S(("127.0.0.1", A.port), H).serve_forever()
+EOF
+}
+
+# start_jwks_ctl PORT MODE: the server above on PORT serving $T/keys/jwks.json (or what MODE
+# says); the mode lives in $T/jwks.mode (jwks_mode MODE changes it). Sets JWKS_CTL_PID.
+start_jwks_ctl() {
+	local port=$1
+	[ -f "$T/jwks_ctl.py" ] || write_jwks_ctl
+	[ -n "${2:-}" ] && jwks_mode "$2"
+	"$PY" "$T/jwks_ctl.py" --port "$port" --jwks "$T/keys/jwks.json" --mode-file "$T/jwks.mode" \
+		--log "$T/jwks-requests.txt" >"$T/jwks-ctl.log" 2>&1 &
+	JWKS_CTL_PID=$!
+	PIDS+=("$JWKS_CTL_PID")
+	wait_port "$port" 10 "$JWKS_CTL_PID" || bail "the JWKS server did not listen on $port"
+}
+
+jwks_mode() { printf '%s\n' "$1" >"$T/jwks.mode.tmp" && mv "$T/jwks.mode.tmp" "$T/jwks.mode"; }
+
+# write_load_py: writes $T/load.py, a bounded HTTP load client for the JWT route. Each request
+# carries "x-test-id: CLASS-N"; one CSV line per request: t_start,t_end,class,id,status (0 =
+# transport error). Classes (--mix CLASS:WEIGHT,...): valid expired forged bad-signature
+# wrong-jwt-token missing unknown-kid alg-none not-yet-valid; tokens from --keys (mkkeys.py dir).
+write_load_py() {
+	cat >"$T/load.py" <<'EOF'
+import argparse, base64, http.client, json, os, sys, threading, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--port", type=int, required=True)
+ap.add_argument("--keys", required=True)
+ap.add_argument("--mix", default="valid:1")
+ap.add_argument("--n", type=int, default=0, help="stop after N requests (0: no count limit)")
+ap.add_argument("--conc", type=int, default=10)
+ap.add_argument("--duration", type=float, default=20, help="hard time bound, seconds")
+ap.add_argument("--out", required=True)
+ap.add_argument("--route", default="k: v")
+A = ap.parse_args()
+
+
+def tok(name):
+    with open(os.path.join(A.keys, name)) as f:
+        return f.read().strip()
+
+
+def b64(d):
+    return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+
+valid = tok("token.valid")
+claims = json.loads(base64.urlsafe_b64decode(valid.split(".")[1] + "=="))
+TOKENS = {
+    "valid": valid, "expired": tok("token.expired"), "forged": tok("token.other-key"),
+    "bad-signature": tok("token.bad-signature"), "wrong-jwt-token": "wrong-jwt-token",
+    "missing": None, "unknown-kid": tok("token.unknown-kid"),
+    "alg-none": b64({"alg": "none", "typ": "JWT", "kid": "demo-key-1"}) + "." + b64(claims) + ".",
+    "not-yet-valid": tok("token.not-yet-valid"),
+}
+mix = []
+for part in A.mix.split(","):
+    c, _, w = part.partition(":")
+    if c not in TOKENS:
+        sys.exit("unknown class " + c)
+    mix += [c] * int(w or 1)
+rh, rv = [x.strip() for x in A.route.split(":", 1)]
+BODY = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}'
+lock = threading.Lock()
+counter = [0]
+rows = []
+t_stop = time.time() + A.duration
+
+
+def next_id():
+    with lock:
+        if A.n and counter[0] >= A.n:
+            return None
+        counter[0] += 1
+        return counter[0] - 1
+
+
+def worker():
+    conn = None
+    while time.time() < t_stop:
+        i = next_id()
+        if i is None:
+            break
+        cls = mix[i % len(mix)]
+        h = {rh: rv, "content-type": "application/json", "x-test-id": "%s-%d" % (cls, i)}
+        if TOKENS[cls] is not None:
+            h["authorization"] = "Bearer " + TOKENS[cls]
+        t0 = time.time()
+        status = 0
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", A.port, timeout=10)
+            conn.request("POST", "/v1/chat/completions", body=BODY, headers=h)
+            r = conn.getresponse()
+            r.read()
+            status = r.status
+            if r.getheader("connection", "").lower() == "close":
+                conn.close()
+                conn = None
+        except Exception:
+            if conn is not None:
+                conn.close()
+            conn = None
+        with lock:
+            rows.append("%.3f,%.3f,%s,%s-%d,%d" % (t0, time.time(), cls, cls, i, status))
+    if conn is not None:
+        conn.close()
+
+
+ths = [threading.Thread(target=worker, daemon=True) for _ in range(A.conc)]
+for t in ths:
+    t.start()
+for t in ths:
+    t.join(A.duration + 15)
+with open(A.out, "w") as f:
+    f.write("\n".join(rows) + ("\n" if rows else ""))
+print("load sent=%d seconds=%.1f" % (len(rows), A.duration))
+EOF
+}
+
+# load_report CSV STUB_JSONL [PROVIDER_KEY]: counts of a load run and of what the upstream stub
+# received, as "key=value" lines: sent, sent_<class>, status_<class>_<code>, forwarded,
+# forwarded_<class>, forwarded_without_valid_token (forwarded requests whose x-test-id class is
+# not "valid", or that lack an x-test-id, or whose Authorization is not the provider key),
+# forwarded_unknown_id (an x-test-id that was never sent), valid_not_200.
+load_report() {
+	"$PY" - "$1" "$2" "${3:-$PROVIDER_API_KEY}" <<'EOF'
+import collections, json, sys
+csv, jsonl, pkey = sys.argv[1:4]
+sent = collections.Counter(); st = collections.Counter(); ids = {}
+valid_not_200 = 0
+for line in open(csv):
+    if not line.strip():
+        continue
+    t0, t1, cls, rid, status = line.strip().split(",")
+    sent[cls] += 1; st[(cls, status)] += 1; ids[rid] = cls
+    if cls == "valid" and status != "200":
+        valid_not_200 += 1
+fwd = collections.Counter(); bad = 0; unknown = 0
+try:
+    lines = open(jsonl).read().splitlines()
+except OSError:
+    lines = []
+for line in lines:
+    r = json.loads(line)
+    h = collections.defaultdict(list)
+    for k, v in r["headers"]:
+        h[k.lower()].append(v)
+    tid = h.get("x-test-id", [""])[0]
+    cls = tid.rsplit("-", 1)[0] if tid else "<none>"
+    if tid and tid not in ids:
+        unknown += 1
+    fwd[cls] += 1
+    if cls != "valid" or h.get("authorization") != ["Bearer " + pkey]:
+        bad += 1
+print("sent=%d" % sum(sent.values()))
+for c in sorted(sent):
+    print("sent_%s=%d" % (c, sent[c]))
+for (c, s) in sorted(st):
+    print("status_%s_%s=%d" % (c, s, st[(c, s)]))
+print("forwarded=%d" % sum(fwd.values()))
+for c in sorted(fwd):
+    print("forwarded_%s=%d" % (c, fwd[c]))
+print("forwarded_without_valid_token=%d" % bad)
+print("forwarded_unknown_id=%d" % unknown)
+print("valid_not_200=%d" % valid_not_200)
+EOF
+}
+
+# kv KEY TEXT: the value of "KEY=value" in TEXT (words or lines), "" if absent.
+kv() { printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print substr($0, length(k) + 2); exit }'; }

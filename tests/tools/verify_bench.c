@@ -2,7 +2,10 @@
  * verify_bench: spoa-jwt's verification path alone, one thread, for the
  * benchmark (tests/bench/run.sh, case 6). Never installed.
  *
- *     verify_bench [--seconds S] KEYDIR [ALG ...]     (default ALGs: RS256 ES256 EdDSA)
+ *     verify_bench [--seconds S | --ops N] KEYDIR [ALG ...]   (default ALGs: RS256 ES256 EdDSA)
+ *
+ * --ops N runs exactly N operations per mode instead (for callgrind: instructions per op are
+ * then the inclusive counts divided by N).
  *
  * KEYDIR holds jwks-ALG.json and token-ALG (tests/bench/mkbench.py). For each
  * ALG, timed on this thread's CPU clock (user + system, like `openssl speed`,
@@ -147,7 +150,10 @@ static int one(enum mode m, const char *tok, size_t tok_len, const struct jwks *
 	return rc;
 }
 
-/* Runs <m> in batches until <secs> of CPU time; returns CPU seconds per op. */
+static unsigned long fixed_ops;     /* --ops: exactly this many per mode */
+
+/* Runs <m> in batches until <secs> of CPU time (or fixed_ops operations);
+ * returns CPU seconds per op. */
 static double measure(enum mode m, double secs, const char *tok, size_t tok_len, const struct jwks *set,
                       const struct jwt *pre, unsigned long *ops_out)
 {
@@ -158,6 +164,13 @@ static double measure(enum mode m, double secs, const char *tok, size_t tok_len,
 		if (one(m, tok, tok_len, set, pre) < 0)
 			return -1;
 	t0 = cpu_now();
+	if (fixed_ops) {
+		for (i = 0; i < fixed_ops; i++)
+			if (one(m, tok, tok_len, set, pre) < 0)
+				return -1;
+		*ops_out = fixed_ops;
+		return (cpu_now() - t0) / (double)fixed_ops;
+	}
 	while (el < secs) {
 		for (i = 0; i < batch; i++)
 			if (one(m, tok, tok_len, set, pre) < 0)
@@ -230,9 +243,12 @@ int main(int argc, char **argv)
 	if (i + 1 < argc && strcmp(argv[i], "--seconds") == 0) {
 		secs = atof(argv[i + 1]);
 		i += 2;
+	} else if (i + 1 < argc && strcmp(argv[i], "--ops") == 0) {
+		fixed_ops = strtoul(argv[i + 1], NULL, 10);
+		i += 2;
 	}
 	if (i >= argc || secs <= 0) {
-		fprintf(stderr, "usage: %s [--seconds S] KEYDIR [ALG ...]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--seconds S | --ops N] KEYDIR [ALG ...]\n", argv[0]);
 		return 2;
 	}
 	if (i + 1 == argc) {
