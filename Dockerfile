@@ -18,7 +18,7 @@ FROM debian:bookworm AS build
 # The same packages as scripts/deps.sh installs for building.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential pkg-config libev-dev \
-        libcurl4-openssl-dev libjansson-dev libssl-dev \
+        libcurl4-openssl-dev libjansson-dev libssl-dev libmicrohttpd-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what `make` reads: the Makefile, the sources, and the unit tests (with the test vectors
@@ -34,10 +34,10 @@ RUN make \
 
 FROM debian:bookworm-slim AS runtime
 # Runtime libraries of build/release/spoa-jwt (libev.so.4, libcurl.so.4, libjansson.so.4,
-# libcrypto.so.3) and the CA bundle for https:// JWKS URIs.
+# libcrypto.so.3, libmicrohttpd.so.12) and the CA bundle for https:// JWKS URIs.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libev4 libcurl4 libjansson4 libssl3 \
-        ca-certificates \
+        libmicrohttpd12 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 spoa \
     && useradd --system --uid 10001 --gid spoa --home-dir /nonexistent --no-create-home \
@@ -49,6 +49,7 @@ COPY conf/docker/entrypoint.sh /usr/local/bin/spoa-jwt-entrypoint
 # JSON file mounted at /etc/spoa-jwt/config.json (format: README.md, conf/spoa-jwt.example.json).
 ENV SPOA_JWT_LISTEN=0.0.0.0:12345
 USER 10001:10001
+# SPOP. Prometheus metrics are off unless SPOA_JWT_METRICS=ADDR:PORT (e.g. 0.0.0.0:9464).
 EXPOSE 12345
 # A real SPOP health check: a HAPROXY-HELLO with healthcheck=true, exit 0 on a valid AGENT-HELLO.
 # If you move the agent to another port, override this (compose: healthcheck.test).

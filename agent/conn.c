@@ -98,6 +98,22 @@ static int out_reserve(struct conn *c, size_t need)
 	return 0;
 }
 
+/* A confused HAProxy (or a port scanner) can reconnect thousands of times a
+ * second (trap 23): at most 20 protocol-error lines per second per worker,
+ * then one line saying how many were left out. */
+static bool log_allowed(struct worker *w)
+{
+	double now = ev_now(w->loop);
+
+	if (now - w->warn_window >= 1.0) {
+		if (w->warn_count > 20)
+			log_event(LOG_WARN, "spop_error_suppressed", "lines=%u", w->warn_count - 20);
+		w->warn_window = now;
+		w->warn_count = 0;
+	}
+	return ++w->warn_count <= 20;
+}
+
 /* Queues AGENT-DISCONNECT <status> and closes once it is written. Pending
  * verifications are dropped: HAProxy fails them with 256+status anyway. */
 static void conn_fail(struct conn *c, enum spop_status status)
@@ -106,7 +122,7 @@ static void conn_fail(struct conn *c, enum spop_status status)
 
 	if (c->state == CONN_CLOSING)
 		return;
-	if (status != SPOP_ERR_NONE)
+	if (status != SPOP_ERR_NONE && log_allowed(c->w))
 		log_event(LOG_WARN, "spop_error", "fd=%d status=%d reason=\"%s\"", c->fd, (int)status,
 		          spop_status_str(status));
 	c->state = CONN_CLOSING;
@@ -240,10 +256,31 @@ static void req_unlink(struct conn *c, struct req *r)
 	c->n_pending--;
 }
 
-static void req_free(struct req *r)
+/* Requests are recycled per worker: a cache hit then costs no malloc. */
+#define REQ_POOL_MAX 1024u
+
+static struct req *req_alloc(struct worker *w)
+{
+	struct req *r = w->req_pool;
+
+	if (!r)
+		return calloc(1, sizeof(*r));
+	w->req_pool = r->next;
+	w->req_pool_n--;
+	memset(r, 0, sizeof(*r));
+	return r;
+}
+
+static void req_free(struct worker *w, struct req *r)
 {
 	verify_release(&r->v);
-	free(r);
+	if (w->req_pool_n >= REQ_POOL_MAX) {
+		free(r);
+		return;
+	}
+	r->next = w->req_pool;
+	w->req_pool = r;
+	w->req_pool_n++;
 }
 
 /* A drained connection says goodbye once nothing is pending. */
@@ -261,7 +298,7 @@ static void req_done(struct vreq *v)
 
 	req_unlink(c, r);
 	send_verdict(c, r);
-	req_free(r);
+	req_free(c->w, r);
 	maybe_finish_drain(c);
 	conn_resume(c);
 }
@@ -367,7 +404,7 @@ static void handle_notify(struct conn *c, const struct spop_frame *f)
 	}
 	if (!found)
 		log_event(LOG_WARN, "notify_without_check_jwt", "fd=%d sid=%llu", c->fd, (unsigned long long)f->sid);
-	r = calloc(1, sizeof(*r));
+	r = req_alloc(c->w);
 	if (!r) {
 		conn_fail(c, SPOP_ERR_RES);
 		return;
@@ -390,7 +427,7 @@ static void handle_notify(struct conn *c, const struct spop_frame *f)
 		return;
 	}
 	send_verdict(c, r);
-	req_free(r);
+	req_free(c->w, r);
 }
 
 static void handle_frame(struct conn *c, const struct spop_frame *f)
@@ -577,7 +614,7 @@ static void conn_close(struct conn *c)
 	ev_io_stop(w->loop, &c->wio);
 	while ((r = c->pending)) {
 		req_unlink(c, r);
-		req_free(r);
+		req_free(w, r);
 	}
 	close(c->fd);
 	free(c->in);
@@ -608,8 +645,15 @@ void conn_drain(struct conn *c)
 
 void conn_close_all(struct worker *w)
 {
+	struct req *r;
+
 	while (w->conns)
 		conn_close(w->conns);
+	while ((r = w->req_pool)) {
+		w->req_pool = r->next;
+		free(r);
+	}
+	w->req_pool_n = 0;
 }
 
 struct conn *conn_next(struct conn *c)

@@ -35,6 +35,10 @@ struct worker {
 	ev_io accept_io;
 	ev_timer drain_timer;
 	struct conn *conns;             /* doubly linked through conn->next/prev */
+	double warn_window;             /* rate limit of protocol-error log lines */
+	unsigned warn_count;
+	void *req_pool;                 /* conn.c's free requests: no malloc per NOTIFY */
+	unsigned req_pool_n;
 	unsigned n_conns;
 	bool draining;
 };

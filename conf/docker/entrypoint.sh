@@ -12,6 +12,8 @@
 #   SPOA_JWT_LISTEN       --listen        default 0.0.0.0:12345 (set by the Dockerfile)
 #   SPOA_JWT_THREADS      --threads
 #   SPOA_JWT_LOG_LEVEL    --log-level     error, warn, info, debug
+#   SPOA_JWT_LOG_FORMAT   --log-format    kv or json
+#   SPOA_JWT_METRICS      --metrics       ADDR:PORT of /metrics and /healthz (default off)
 #   SPOA_JWT_ARGS         more flags, split on white space (no quoting), appended last
 #
 # Configuration file: SPOA_JWT_CONFIG=FILE (--config FILE); without it, /etc/spoa-jwt/config.json
@@ -59,6 +61,8 @@ truthy() { case ${1:-} in 1 | true | yes | on) return 0 ;; *) return 1 ;; esac; 
 [ -z "${SPOA_JWT_LISTEN:-}" ] || flag --listen "$SPOA_JWT_LISTEN"
 [ -z "${SPOA_JWT_THREADS:-}" ] || flag --threads "$SPOA_JWT_THREADS"
 [ -z "${SPOA_JWT_LOG_LEVEL:-}" ] || flag --log-level "$SPOA_JWT_LOG_LEVEL"
+[ -z "${SPOA_JWT_LOG_FORMAT:-}" ] || flag --log-format "$SPOA_JWT_LOG_FORMAT"
+[ -z "${SPOA_JWT_METRICS:-}" ] || flag --metrics "$SPOA_JWT_METRICS"
 
 config=${SPOA_JWT_CONFIG:-}
 if [ -z "$config" ] && [ -f /etc/spoa-jwt/config.json ]; then

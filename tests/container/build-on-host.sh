@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015,SC2086,SC2116,SC1003 # A && pass || fail; word lists split on purpose
 # Replays the Dockerfile on the host, without a Docker engine:
 #   - stage "build": checks its base image and that every package it installs exists in Debian
 #     and is installed here; then, in a temporary directory standing for the image's filesystem,
@@ -49,9 +50,10 @@ for p in $build_pkgs; do
 		fail "build package $p is installed on this host (run scripts/deps.sh)"
 	fi
 done
-# scripts/deps.sh's build packages are the Dockerfile's.
-for p in build-essential pkg-config libev-dev libcurl4-openssl-dev libjansson-dev libssl-dev; do
-	grep -q -- "$p" "$TOP/scripts/deps.sh" || continue
+# scripts/deps.sh's build packages (build-essential, pkg-config, lib*-dev) are in the Dockerfile.
+deps_build=$(sed -n '/^PKGS="/,/"$/p' "$TOP/scripts/deps.sh" | tr -d '"\\' | sed 's/^PKGS=//' | tr ' ' '\n' |
+	grep -E '^(build-essential|pkg-config|lib.*-dev)$' | grep -v '^libclang')
+for p in $deps_build; do
 	case " $(echo $build_pkgs) " in
 	*" $p "*) pass "build stage installs $p like scripts/deps.sh" ;;
 	*) fail "build stage installs $p like scripts/deps.sh" ;;
@@ -131,8 +133,7 @@ bin_from=$(printf '%s\n' "$runtime_steps" | awk -F'\t' '$1 == "COPY" && $2 ~ /^-
 bin=$fs$bin_from
 if [ "$replay_ok" = 1 ] && [ -n "$bin_from" ] && [ -x "$bin" ]; then
 	pass "the binary the runtime stage copies ($bin_from) was built"
-	ver=$("$bin" --version 2>&1)
-	[ $? -eq 0 ] && pass "it runs: $ver" || fail "it runs (--version): $ver"
+	if ver=$("$bin" --version 2>&1); then pass "it runs: $ver"; else fail "it runs (--version): $ver"; fi
 	# every NEEDED library belongs to a runtime package (or libc6, in every Debian image)
 	for so in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
 		path=$(ldconfig -p | awk -v s="$so" '$1 == s && /x86-64|x32|AArch64|libc6,/ { print $NF; exit }')

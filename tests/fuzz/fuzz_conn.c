@@ -9,18 +9,23 @@
  *   byte 0  bits 0-3: chunks are 1..2^n bytes long (n = 0: one byte per write)
  *           bit 4: half-close (shutdown SHUT_WR) after the last chunk
  *           bit 5: read nothing back until the end (a peer that does not read)
- *           bit 7: use the second worker (tight limits, see setup())
+ *           bit 6: unused
+ *           bit 7: use the second worker (flags, tight limits)
  *   byte 1  seed of the chunk lengths
  * Each chunk is written to a socketpair, then the agent's loop runs once, so
  * frames arrive split at fuzzer-chosen points (every "need more" path).
  * Inputs shorter than 2 bytes are sent as they are, in one write.
  *
- * Both workers are built by hand as tests/unit/test_conn.c does; the JWKS URL
- * is a closed loopback port, so JWT-shaped tokens park on a real fetch that
- * fails fast. Checked beyond ASan/UBSan/LSan (trap on failure): what the
- * agent writes is a sequence of well-formed agent frames whose exported
- * strings carry no control characters and respect --max-claim-size; once we
- * close our end, the agent closes its connection within a bounded time.
+ * Both workers are built by hand as tests/unit/test_conn.c does (server.c's
+ * worker_init without the listener; LLVMFuzzerInitialize lists their
+ * providers): a remote JWKS on a closed loopback port, so JWT-shaped tokens
+ * park on a real fetch that fails fast, and a local key file, so tokens
+ * signed with the test keys verify and export claims.
+ *
+ * Checked beyond ASan/UBSan/LSan (trap on failure): what the agent writes is
+ * a sequence of well-formed agent frames whose exported strings carry no
+ * control character and respect --max-claim-size; once we close our end, the
+ * agent lets go of the connection within a bounded time.
  */
 #include <errno.h>
 #include <signal.h>
@@ -55,6 +60,7 @@
 struct fuzz_worker {
 	struct config cfg;
 	struct worker w;
+	struct worker_metrics metrics; /* counted as in the agent; never read */
 };
 
 static struct fuzz_worker workers[2];
@@ -83,6 +89,7 @@ static int setup(struct fuzz_worker *fw, int argc, char **argv)
 	memset(w, 0, sizeof(*w));
 	w->cfg = cfg;
 	w->listen_fd = -1;
+	w->metrics = &fw->metrics;
 	w->loop = ev_loop_new(EVFLAG_AUTO);
 	if (!w->loop)
 		return -1;
@@ -91,6 +98,7 @@ static int setup(struct fuzz_worker *fw, int argc, char **argv)
 		return -1;
 	w->verifier.loop = w->loop;
 	w->verifier.cfg = cfg;
+	w->verifier.metrics = w->metrics;
 	for (size_t i = 0; i < cfg->n_providers; i++) {
 		const struct provider *p = &cfg->providers[i];
 		struct keys_conf kc = {
@@ -102,6 +110,7 @@ static int setup(struct fuzz_worker *fw, int argc, char **argv)
 			.max_stale_s = p->max_stale_s,
 			.refetch_interval_s = p->refetch_interval_s,
 			.failed_retry_s = 0.2,
+			.metrics = &w->metrics->keys[i],
 		};
 
 		w->verifier.keys[i] = keys_new(w->loop, w->fetcher, &kc);

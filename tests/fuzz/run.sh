@@ -41,17 +41,21 @@ if ! "$CC" -fsanitize=fuzzer,address,undefined "$probe/p.c" -o "$probe/p" >"$pro
 	exit 1
 fi
 rm -rf "$probe"
-if ! pkg-config --exists openssl libcurl jansson || [ ! -e /usr/include/ev.h ]; then
-	echo "not ok 1 - build dependencies missing; install: apt-get install -y libssl-dev libcurl4-openssl-dev libjansson-dev libev-dev pkg-config"
+# The agent's libraries: the Makefile's PKGS line, so a new dependency
+# needs no change here.
+read -r -a pkgs <<<"$(sed -n 's/^PKGS[[:space:]]*:=[[:space:]]*//p' Makefile)"
+[ ${#pkgs[@]} -gt 0 ] || pkgs=(openssl libcurl jansson)
+if ! pkg-config --exists "${pkgs[@]}" || [ ! -e /usr/include/ev.h ]; then
+	echo "not ok 1 - build dependencies missing (pkg-config ${pkgs[*]}, libev); run: make deps (scripts/deps.sh)"
 	exit 1
 fi
 
 mkdir -p "$obj" "$logs" "$out/artifacts" "$out/scratch"
 SAN='-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer'
 # shellcheck disable=SC2207 # pkg-config output is meant to be word-split
-PKG_CFLAGS=($(pkg-config --cflags openssl libcurl jansson))
+PKG_CFLAGS=($(pkg-config --cflags "${pkgs[@]}"))
 # shellcheck disable=SC2207
-PKG_LIBS=($(pkg-config --libs openssl libcurl jansson))
+PKG_LIBS=($(pkg-config --libs "${pkgs[@]}"))
 CFLAGS=(-std=gnu11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-unused-parameter -Ispop -Iagent "${PKG_CFLAGS[@]}")
 
 # The project's sources (all but main) as one archive, instrumented for
@@ -121,26 +125,27 @@ for src in "${targets[@]}"; do
 	conn) extra=(-max_len=20000) ;;
 	esac
 
-	before=$(find "$arts" -type f | wc -l)
+	stamp=$out/scratch/.start-$short
+	touch "$stamp"
 	# -close_fd_mask=3: the agent's log lines and --help text go to
 	# /dev/null; libFuzzer and sanitizer reports still reach the log.
-	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=1} \
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
 		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 		timeout -k 10 $((secs + 120)) "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
 		-close_fd_mask=3 -print_final_stats=1 -artifact_prefix="$arts/" "${extra[@]}" \
 		"$scratch" >"$log" 2>&1
 	rc=$?
-	after=$(find "$arts" -type f | wc -l)
+	new_art=$(find "$arts" -type f -newer "$stamp" -print -quit)
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	# The last status line: "#123 DONE cov: 456 ft: 789 corp: ..."
 	last=$(grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)' "$log" | tail -1)
 	cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
 	ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
-	if [ "$rc" -eq 0 ] && [ "$after" -eq "$before" ]; then
+	if [ "$rc" -eq 0 ] && [ -z "$new_art" ]; then
 		echo "ok $n - $name: ${execs:-?} execs, cov ${cov:-?} ft ${ft:-?}, no crash"
 	else
 		art=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
-		[ -n "$art" ] || art=$(ls -t "$arts"/* 2>/dev/null | head -1)
+		[ -n "$art" ] || art=$new_art
 		echo "not ok $n - $name: crash, artifact ${art:-none (exit status $rc, log $log)}"
 		grep -E -m1 -A 25 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|==[0-9]+==' "$log" |
 			sed 's/^/# /' | head -30

@@ -8,7 +8,7 @@
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-RECOVERY_BOUND=${RECOVERY_BOUND:-6}
+RECOVERY_BOUND=${RECOVERY_BOUND:-5}
 start_stack
 write_load_py
 

@@ -674,3 +674,133 @@ EOF
 
 # kv KEY TEXT: the value of "KEY=value" in TEXT (words or lines), "" if absent.
 kv() { printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print substr($0, length(k) + 2); exit }'; }
+
+# ---------------------------------------------------------------- agent from a JSON config, static files
+# (added for tests 70-79; the functions above are unchanged)
+
+TOK=${TOK:-$TOP/tests/interop/tok.py}
+
+# tok ARGS...: tests/interop/tok.py (key / jwks / sign, see its docstring).
+tok() {
+	"$PY" "$TOK" "$@"
+}
+
+# start_static NAME PORT ROOT: nginx serving the files under ROOT as they are (JSON by default) on
+# 127.0.0.1:PORT, access log $T/NAME/access.log. Sets STATIC_PID_<NAME>. Restartable: a second
+# call with the same NAME after stop_static reuses the log.
+start_static() {
+	local name=$1 port=$2 root=$3 p=$T/$1 pid
+	mkdir -p "$p"
+	cat >"$p/nginx.conf" <<NGINX
+daemon off;
+master_process off;
+worker_processes 1;
+pid $p/nginx.pid;
+error_log $p/error.log info;
+events { worker_connections 64; }
+http {
+    access_log $p/access.log;
+    client_body_temp_path $p/client_body;
+    proxy_temp_path $p/proxy;
+    fastcgi_temp_path $p/fastcgi;
+    uwsgi_temp_path $p/uwsgi;
+    scgi_temp_path $p/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        root $root;
+        default_type application/json;
+        location / { try_files \$uri =404; }
+    }
+}
+NGINX
+	"$NGINX_BIN" -p "$p" -c "$p/nginx.conf" >"$T/$name.log" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	eval "STATIC_PID_$name=$pid"
+	wait_port "$port" 10 "$pid" || bail "nginx $name did not listen on $port"
+}
+
+# stop_static NAME: stops that nginx (it stays in PIDS; stopping it again is harmless).
+stop_static() {
+	local pid
+	eval "pid=\${STATIC_PID_$1:-}"
+	[ -n "$pid" ] && stop_pid "$pid"
+}
+
+# fetch_count NAME PATH: GET requests for PATH in nginx NAME's access log so far.
+fetch_count() {
+	if [ -f "$T/$1/access.log" ]; then
+		grep -c "\"GET $2 " "$T/$1/access.log"
+	else
+		echo 0
+	fi
+}
+
+# start_agent_config PORT CONFIG [FLAGS...]: $AGENT_BIN --config CONFIG on 127.0.0.1:PORT, stderr
+# to $T/agent.log, AGENT_PID set (so check_agent_exit works as with start_agent).
+start_agent_config() {
+	local port=$1 cfg=$2
+	shift 2
+	[ -x "$AGENT_BIN" ] || bail "agent binary $AGENT_BIN not found (build it first)"
+	if [ -n "${AGENT_THREADS:-}" ]; then
+		set -- --threads "$AGENT_THREADS" "$@"
+	fi
+	"$AGENT_BIN" --config "$cfg" --listen "127.0.0.1:$port" "$@" >"$T/agent.log" 2>&1 &
+	AGENT_PID=$!
+	PIDS+=("$AGENT_PID")
+	if ! wait_port "$port" 10 "$AGENT_PID"; then
+		kill -0 "$AGENT_PID" 2>/dev/null || { wait "$AGENT_PID"; diag "the agent exited with status $?"; }
+		bail "agent did not listen on $port"
+	fi
+}
+
+# start_gateway: with the agent already listening on AGENT_PORT: certificate (if none yet), llm and
+# default stubs, haproxy (conf/haproxy.cfg, haproxy_env), warm-up. Needs pick_ports first.
+start_gateway() {
+	[ -f "$T/cert.pem" ] || make_cert
+	# shellcheck disable=SC2086 # word splitting wanted
+	start_stub llm "$LLM_PORT" ${LLM_STUB_FLAGS:-}
+	start_stub default "$DEFAULT_PORT"
+	start_haproxy
+	warm_up 25 || diag "the JWT route still answers $R_STATUS after warm-up"
+}
+
+# restart_haproxy: stops the running haproxy and starts it again (e.g. with other ROUTE*/JWT_*
+# environment); the old pid stays in PIDS, harmless.
+restart_haproxy() {
+	stop_pid "$HAPROXY_PID"
+	start_haproxy
+	warm_up 25 || diag "the JWT route still answers $R_STATUS after warm-up"
+}
+
+# jwt_req NAME TOKEN [CURL-ARGS...]: POST CHAT_BODY on the JWT route over plain HTTP with
+# "Authorization: Bearer TOKEN" (no header when TOKEN is empty); sets what req sets, plus
+# R_VERDICT="status|body|www-authenticate" (for a 200 just "200").
+JWT_PATH=${JWT_PATH:-/v1/chat/completions}
+jwt_req() {
+	local name=$1 tok=$2
+	shift 2
+	if [ -n "$tok" ]; then
+		set -- -H "Authorization: Bearer $tok" "$@"
+	fi
+	req "$name" -X POST -H "$ROUTE_HEADER: $ROUTE_VALUE" -H 'content-type: application/json' \
+		--data "$CHAT_BODY" "$@" "http://127.0.0.1:$HTTP_PORT$JWT_PATH"
+	if [ "$R_STATUS" = 200 ]; then
+		R_VERDICT=200
+	else
+		R_VERDICT="$R_STATUS|$R_BODY|$(hdr www-authenticate)"
+	fi
+}
+
+# verdict STATUS MESSAGE [REALM-PATH]: the R_VERDICT that jwt_req should produce for an Envoy-like
+# answer on plain HTTP (REALM-PATH defaults to JWT_PATH; "Jwt is missing" has no error=).
+verdict() {
+	local realm="Bearer realm=\"http://127.0.0.1:$HTTP_PORT${3:-$JWT_PATH}\""
+	if [ "$1" = 200 ]; then
+		echo 200
+	elif [ "$2" = "Jwt is missing" ]; then
+		echo "$1|$2|$realm"
+	else
+		echo "$1|$2|$realm, error=\"invalid_token\""
+	fi
+}

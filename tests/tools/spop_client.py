@@ -6,6 +6,8 @@
 Commands (each bounded in time; results on stdout as "key=value" words, one line per case):
   abuse                 every protocol-abuse case; one line per case:
                           case=NAME status=N|none closed=yes|no acks=N
+  garbage --count N     N connections sending random bytes (half after a HELLO), then shutdown:
+                          garbage count=N ended=N disconnects=N statuses=CODE:N,...
   storm --conns N       N connections opened at once, HELLO on each, AGENT-HELLO read, closed:
                           storm conns=N connected=N hello_ok=N seconds=S
   halfopen              connections that send part of a HELLO then shut down the write side, and
@@ -19,6 +21,7 @@ Commands (each bounded in time; results on stdout as "key=value" words, one line
   drain --token T --count N
                         HELLO, N NOTIFYs with token T, touches --ready-file, then reads every frame
                         until EOF: drain acks=N valid=N disconnect=STATUS eof=yes|no
+                        acks_after_disconnect=N first_ack_ts=UNIX_TIME
   check --token T       HELLO + one NOTIFY: check valid=true|false|none status=... message=...
 Standard library only. Frame layouts: ../../shared/notes/spop.md §2.
 """
@@ -249,7 +252,7 @@ class Peer:
 
 def run_case(port, name, steps, expect_ack_token=None):
     """Sends <steps> (bytes, or "hello" for a proper handshake first), then reads frames until
-    an AGENT-DISCONNECT or EOF (3 s). Prints case=... status=... closed=... acks=..."""
+    an AGENT-DISCONNECT or EOF (1.5 s, then 1.5 s more for the close). Prints case=... status=... closed=... acks=..."""
     p = Peer(port)
     status, acks = "none", 0
     try:
@@ -265,7 +268,7 @@ def run_case(port, name, steps, expect_ack_token=None):
                     p.send(st)
                 except OSError:
                     break
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 1.5
         while True:
             f = p.read_frame(deadline)
             if f is None:
@@ -276,7 +279,7 @@ def run_case(port, name, steps, expect_ack_token=None):
                 kv = parse_kv(f[4])
                 status = str(kv.get("status-code"))
                 break
-        closed = p.wait_eof(time.monotonic() + 3)
+        closed = p.wait_eof(time.monotonic() + 1.5)
     finally:
         p.close()
     print("case=%s status=%s closed=%s acks=%d" % (name, status, "yes" if closed else "no", acks))
@@ -333,6 +336,42 @@ def cmd_abuse(a):
             run_case(a.port, name, steps)
         except Exception as e:  # noqa: BLE001 - report, never stop the run
             print("case=%s status=error closed=error acks=0 error=%s" % (name, str(e).replace(" ", "_")))
+
+
+def cmd_garbage(a):
+    """--count connections of random bytes (random length, half of them after a HELLO), then
+    shutdown(SHUT_WR): every connection must end (EOF) within 3 s."""
+    rnd = random.Random(a.seed)
+    ended = disc = 0
+    statuses = {}
+    for i in range(a.count):
+        p = Peer(a.port)
+        try:
+            if i % 2:
+                p.handshake()
+            data = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 3000)))
+            if i % 3 == 0 and len(data) > 8:  # a plausible length prefix, garbage after it
+                data = struct.pack(">I", rnd.randint(0, 400)) + data[4:]
+            try:
+                p.send(data)
+                p.s.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            deadline = time.monotonic() + 3
+            while True:
+                f = p.read_frame(deadline)
+                if f is None:
+                    break
+                if f[0] == T_ADISC:
+                    disc += 1
+                    st = parse_kv(f[4]).get("status-code")
+                    statuses[st] = statuses.get(st, 0) + 1
+            if p.wait_eof(deadline):
+                ended += 1
+        finally:
+            p.close()
+    print("garbage count=%d ended=%d disconnects=%d statuses=%s" % (
+        a.count, ended, disc, ",".join("%s:%d" % kv for kv in sorted(statuses.items()))))
 
 
 def cmd_storm(a):
@@ -523,6 +562,7 @@ def cmd_drain(a):
         p.send(notify(i + 1, 1, a.token))
     touch(a.ready_file, "sent\n")
     acks = valid = 0
+    first_ack = 0.0
     disc = "none"
     after_disc = 0
     deadline = time.monotonic() + a.timeout
@@ -531,6 +571,7 @@ def cmd_drain(a):
         if f is None:
             break
         if f[0] == T_ACK:
+            first_ack = first_ack or time.time()
             if disc != "none":
                 after_disc += 1
             acks += 1
@@ -540,8 +581,8 @@ def cmd_drain(a):
             disc = str(parse_kv(f[4]).get("status-code"))
     eof = p.wait_eof(deadline)
     p.close()
-    print("drain acks=%d valid=%d disconnect=%s eof=%s acks_after_disconnect=%d"
-          % (acks, valid, disc, "yes" if eof else "no", after_disc))
+    print("drain acks=%d valid=%d disconnect=%s eof=%s acks_after_disconnect=%d first_ack_ts=%.3f"
+          % (acks, valid, disc, "yes" if eof else "no", after_disc, first_ack))
 
 
 def cmd_check(a):
@@ -574,7 +615,7 @@ def main():
     ap.add_argument("--seed", type=int, default=8083)
     ap.add_argument("--only")
     a = ap.parse_args()
-    cmds = {"abuse": cmd_abuse, "storm": cmd_storm, "halfopen": cmd_halfopen, "slowloris": cmd_slowloris,
+    cmds = {"abuse": cmd_abuse, "garbage": cmd_garbage, "storm": cmd_storm, "halfopen": cmd_halfopen, "slowloris": cmd_slowloris,
             "noread": cmd_noread, "idle": cmd_idle, "drain": cmd_drain, "check": cmd_check}
     if a.command not in cmds:
         ap.error("unknown command " + a.command)
