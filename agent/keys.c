@@ -753,3 +753,13 @@ int keys_reload(struct keys *k)
 		return load_file(k, true);
 	return start_fetch(k) ? 0 : -1;
 }
+
+void keys_abandon(struct keys *k)
+{
+	if (!k)
+		return;
+	/* Nothing parked may wait for a fetch that will never end: answer
+	 * "no keys" now. The callbacks (verify.c) do not free <k>. */
+	answer_waiters(k, NULL);
+	keys_free(k);
+}

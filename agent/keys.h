@@ -99,6 +99,10 @@ enum jwt_status keys_last_status(const struct keys *k);
  * Never calls a waiter synchronously. */
 int keys_reload(struct keys *k);
 
+/* Answers every parked waiter with NULL, then frees <k>: the provider was
+ * removed or changed by a configuration reload. */
+void keys_abandon(struct keys *k);
+
 /* Removes a parked waiter (its connection went away). No-op if not parked. */
 void keys_cancel(struct keys *k, struct keys_waiter *w);
 

@@ -1,29 +1,31 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static enum log_level log_level = LOG_INFO;
-static int log_json;
+/* Written by main (start, SIGHUP), read by every worker: atomics, relaxed. */
+static atomic_int log_level = LOG_INFO;
+static atomic_int log_json;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void log_set_level(enum log_level level)
 {
-	log_level = level;
+	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
 }
 
 void log_set_json(int on)
 {
-	log_json = on;
+	atomic_store_explicit(&log_json, on, memory_order_relaxed);
 }
 
 int log_enabled(enum log_level level)
 {
-	return level <= log_level;
+	return (int)level <= atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
 int log_level_parse(const char *s)
@@ -124,7 +126,7 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 	}
 	if (n >= sizeof(line))
 		n = sizeof(line) - 1;
-	if (log_json) {
+	if (atomic_load_explicit(&log_json, memory_order_relaxed)) {
 		char js[sizeof(line) * 2];
 
 		n = kv_to_json(line, n, js, sizeof(js) - 1);

@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 	}
 	log_set_level(cfg.log_level);
 	log_set_json(cfg.log_json);
-	status = server_run(&cfg);
+	status = server_run(&cfg, argc, argv);
 out:
 	config_free(&cfg);
 	curl_global_cleanup();

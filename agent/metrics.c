@@ -20,7 +20,7 @@ static const double lat_bounds[METRICS_LAT_BUCKETS] = {0.00001, 0.00005, 0.0001,
 
 struct metrics_server {
 	struct MHD_Daemon *daemon;
-	const struct config *cfg;
+	_Atomic(const struct config *) cfg; /* swapped by a reload; old ones live until exit */
 	struct worker_metrics *const *workers;
 	unsigned n;
 };
@@ -177,7 +177,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		body = strdup("method not allowed\n");
 		status = MHD_HTTP_METHOD_NOT_ALLOWED;
 	} else if (strcmp(url, "/metrics") == 0) {
-		body = metrics_render(s->cfg, s->workers, s->n);
+		body = metrics_render(atomic_load(&s->cfg), s->workers, s->n);
 		type = "text/plain; version=0.0.4; charset=utf-8";
 		if (!body)
 			status = MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -237,6 +237,12 @@ struct metrics_server *metrics_start(const struct config *cfg, struct worker_met
 	}
 	*failed = 0;
 	return s;
+}
+
+void metrics_set_config(struct metrics_server *s, const struct config *cfg)
+{
+	if (s)
+		atomic_store(&s->cfg, cfg);
 }
 
 void metrics_stop(struct metrics_server *s)

@@ -50,6 +50,8 @@ struct metrics_server;
 struct metrics_server *metrics_start(const struct config *cfg, struct worker_metrics *const *workers, unsigned n,
                                      int *failed);
 void metrics_stop(struct metrics_server *s);
+/* After a reload: provider names come from <cfg> from now on. */
+void metrics_set_config(struct metrics_server *s, const struct config *cfg);
 
 /* Renders the exposition text into a new buffer (caller frees). For tests. */
 char *metrics_render(const struct config *cfg, struct worker_metrics *const *workers, unsigned n);

@@ -112,10 +112,87 @@ static void on_stop(struct ev_loop *loop, ev_async *a, int revents)
 
 /* SIGHUP: local key files are read again, remote sets refetched now. A
  * file that no longer parses keeps the old set (keys.c logs why). */
+/* Same key source and timings: the key cache (and what it holds) carries over. */
+static bool same_keys(const struct provider *a, const struct provider *b)
+{
+#define SAME_STR(x) ((!a->x && !b->x) || (a->x && b->x && strcmp(a->x, b->x) == 0))
+	return strcmp(a->name, b->name) == 0 && SAME_STR(jwks_uri) && SAME_STR(jwks_file) && SAME_STR(issuer) &&
+	       a->oidc_discovery == b->oidc_discovery && a->cache_time_s == b->cache_time_s &&
+	       a->fetch_timeout_ms == b->fetch_timeout_ms && a->max_stale_s == b->max_stale_s &&
+	       a->refetch_interval_s == b->refetch_interval_s;
+#undef SAME_STR
+}
+
+static struct keys *new_keys(struct worker *w, const struct provider *p, size_t i)
+{
+	struct keys_conf kc = {
+		.uri = p->jwks_uri,
+		.file = p->jwks_file,
+		.issuer_discovery = p->oidc_discovery ? p->issuer : NULL,
+		.cache_time_s = p->cache_time_s,
+		.fetch_timeout_ms = p->fetch_timeout_ms,
+		.max_stale_s = p->max_stale_s,
+		.refetch_interval_s = p->refetch_interval_s,
+		.failed_retry_s = 1.0,
+		.metrics = w->metrics ? &w->metrics->keys[i] : NULL,
+	};
+
+	return keys_new(w->loop, w->fetcher, &kc);
+}
+
+/* Switches this worker to <nc>: providers whose keys are configured the
+ * same keep their key cache; others get a new one; removed ones answer
+ * their parked requests and go. Requests in flight keep pointers into the
+ * old configuration, which lives until exit. */
+static void apply_config(struct worker *w, const struct config *nc)
+{
+	const struct config *oc = w->cfg;
+	struct keys *nk[CONFIG_MAX_PROVIDERS] = {0};
+	bool taken[CONFIG_MAX_PROVIDERS] = {0};
+	struct tcache *cache = NULL;
+	size_t i, j;
+
+	for (i = 0; i < nc->n_providers; i++) {
+		for (j = 0; j < oc->n_providers; j++)
+			if (!taken[j] && same_keys(&oc->providers[j], &nc->providers[i]))
+				break;
+		if (j < oc->n_providers) {
+			nk[i] = w->verifier.keys[j];
+			taken[j] = true;
+		} else if (!(nk[i] = new_keys(w, &nc->providers[i], i))) {
+			goto fail;
+		}
+	}
+	if (nc->cache_entries && !(cache = tcache_new(nc->cache_entries, nc->cache_bytes)))
+		goto fail;
+	for (j = 0; j < oc->n_providers; j++)
+		if (!taken[j])
+			keys_abandon(w->verifier.keys[j]);
+	memcpy(w->verifier.keys, nk, sizeof(nk));
+	/* Entries were keyed by provider index and verified under the old rules. */
+	tcache_free(w->verifier.cache);
+	w->verifier.cache = cache;
+	w->cfg = nc;
+	w->verifier.cfg = nc;
+	return;
+fail:
+	log_event(LOG_ERR, "reload_failed", "worker=%u reason=\"out of memory\" keeps=previous", w->id);
+	for (i = 0; i < nc->n_providers; i++) {
+		for (j = 0; j < oc->n_providers; j++)
+			if (nk[i] == w->verifier.keys[j])
+				break;
+		if (nk[i] && j == oc->n_providers)
+			keys_free(nk[i]);
+	}
+}
+
 static void on_reload(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct worker *w = a->data;
+	const struct config *nc = atomic_exchange(&w->next_cfg, NULL);
 
+	if (nc)
+		apply_config(w, nc);
 	for (size_t i = 0; i < w->cfg->n_providers; i++)
 		keys_reload(w->verifier.keys[i]);
 }
@@ -126,20 +203,7 @@ static void on_reload(struct ev_loop *loop, ev_async *a, int revents)
 static int start_keys(struct worker *w, const struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_providers; i++) {
-		const struct provider *p = &cfg->providers[i];
-		struct keys_conf kc = {
-			.uri = p->jwks_uri,
-			.file = p->jwks_file,
-			.issuer_discovery = p->oidc_discovery ? p->issuer : NULL,
-			.cache_time_s = p->cache_time_s,
-			.fetch_timeout_ms = p->fetch_timeout_ms,
-			.max_stale_s = p->max_stale_s,
-			.refetch_interval_s = p->refetch_interval_s,
-			.failed_retry_s = 1.0,
-			.metrics = w->metrics ? &w->metrics->keys[i] : NULL,
-		};
-
-		w->verifier.keys[i] = keys_new(w->loop, w->fetcher, &kc);
+		w->verifier.keys[i] = new_keys(w, &cfg->providers[i], i);
 		if (!w->verifier.keys[i])
 			return -1;
 	}
@@ -208,14 +272,55 @@ static void *worker_main(void *arg)
 struct sigctx {
 	struct worker *workers;
 	unsigned n;
+	int argc;
+	char **argv;
+	const struct config *current;
+	struct config **old;            /* every reloaded config, freed at exit */
+	size_t n_old;
+	struct metrics_server *ms;
 };
+
+/* SIGHUP: parse the same command line (and so the same --config file)
+ * again. A bad result is refused and everything keeps running as it was.
+ * Listening address, threads and metrics address need a restart. */
+static void reload(struct sigctx *sc)
+{
+	struct config *nc = calloc(1, sizeof(*nc)), **grown;
+	char err[512];
+
+	if (!nc || !(grown = realloc(sc->old, (sc->n_old + 1) * sizeof(*grown)))) {
+		log_event(LOG_ERR, "reload_refused", "reason=\"out of memory\" keeps=previous");
+		free(nc);
+		return;
+	}
+	sc->old = grown;
+	if (config_parse(sc->argc, sc->argv, nc, err, sizeof(err)) != CONFIG_OK) {
+		char q[LOG_QUOTE_BUF];
+
+		log_event(LOG_WARN, "reload_refused", "reason=%s keeps=previous", log_quote(q, err, strlen(err)));
+		config_free(nc);
+		free(nc);
+		return;
+	}
+	if (strcmp(nc->listen_host, sc->current->listen_host) || strcmp(nc->listen_port, sc->current->listen_port) ||
+	    nc->threads != sc->current->threads || strcmp(nc->metrics_host, sc->current->metrics_host) ||
+	    strcmp(nc->metrics_port, sc->current->metrics_port))
+		log_event(LOG_WARN, "reload_partial", "reason=\"listen, threads and metrics change only on restart\"");
+	log_set_level(nc->log_level);
+	sc->old[sc->n_old++] = nc;
+	sc->current = nc;
+	metrics_set_config(sc->ms, nc);
+	for (unsigned i = 0; i < sc->n; i++)
+		atomic_store(&sc->workers[i].next_cfg, nc);
+	log_event(LOG_INFO, "reloaded", "providers=%zu", nc->n_providers);
+}
 
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 {
 	struct sigctx *sc = s->data;
 
 	if (s->signum == SIGHUP) {
-		log_event(LOG_INFO, "reloading", "what=keys");
+		reload(sc);
 		for (unsigned i = 0; i < sc->n; i++)
 			ev_async_send(sc->workers[i].loop, &sc->workers[i].reload_async);
 		return;
@@ -250,13 +355,13 @@ static unsigned start_workers(struct worker *ws, unsigned n)
 	return i;
 }
 
-int server_run(const struct config *cfg)
+int server_run(const struct config *cfg, int argc, char **argv)
 {
 	unsigned n = cfg->threads, started = 0, i;
 	struct worker *ws = calloc(n, sizeof(*ws));
 	struct ev_loop *main_loop = ev_default_loop(EVFLAG_AUTO);
 	ev_signal sigint, sigterm, sighup;
-	struct sigctx sc = {ws, n};
+	struct sigctx sc = {ws, n, argc, argv, cfg, NULL, 0, NULL};
 	struct worker_metrics **wm = calloc(n, sizeof(*wm));
 	struct metrics_server *ms = NULL;
 	int status = 1, mfail = 0;
@@ -281,6 +386,7 @@ int server_run(const struct config *cfg)
 		if (worker_init(&ws[i], i, cfg) < 0)
 			goto out;
 	ms = metrics_start(cfg, wm, n, &mfail);
+	sc.ms = ms;
 	if (mfail)
 		goto out;
 	ev_signal_init(&sigint, on_signal, SIGINT);
@@ -322,6 +428,11 @@ out:
 	}
 	free(ws);
 	free(wm);
+	for (i = 0; i < sc.n_old; i++) {
+		config_free(sc.old[i]);
+		free(sc.old[i]);
+	}
+	free(sc.old);
 	ev_loop_destroy(main_loop);
 	return status;
 }

@@ -9,6 +9,7 @@
 #define SERVER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <ev.h>
@@ -23,6 +24,7 @@ struct conn;
 
 struct worker {
 	struct ev_loop *loop;
+	_Atomic(const struct config *) next_cfg; /* set by SIGHUP, taken by the worker */
 	unsigned id;
 	pthread_t thread;
 	ev_async stop_async;            /* the main thread asks this worker to drain */
@@ -43,9 +45,10 @@ struct worker {
 	bool draining;
 };
 
-/* Binds the listener and runs the loop until a signal stops it.
- * Returns the process exit status. */
-int server_run(const struct config *cfg);
+/* Binds the listener and runs the loop until a signal stops it. SIGHUP
+ * parses <argv> again and, if the result is valid, hands it to every
+ * worker. Returns the process exit status. */
+int server_run(const struct config *cfg, int argc, char **argv);
 
 /* Called by conn.c when a connection is gone; ends a drain when it was the last. */
 void server_conn_closed(struct worker *w);

@@ -330,7 +330,7 @@ static void set_claims_from_jwt(struct vreq *r)
  * Returns true when r->status is final. */
 static bool check_signature(struct vreq *r, struct jwks *set)
 {
-	struct keys *k = r->v->keys[r->provider_idx];
+	struct keys *k = r->keys;
 	enum jwt_status st;
 
 	if (!set) {
@@ -463,6 +463,7 @@ bool verify_start(struct verifier *v, struct vreq *r, const struct verify_input 
 	}
 	r->provider_idx = (unsigned)idx;
 	r->provider = &cfg->providers[idx];
+	r->keys = v->keys[idx];
 	r->status = check_claims(v, r->provider, &r->jwt);
 	if (r->status != JWT_OK)
 		return true;
@@ -477,7 +478,7 @@ bool verify_start(struct verifier *v, struct vreq *r, const struct verify_input 
 void verify_cancel(struct vreq *r)
 {
 	if (r->parked) {
-		keys_cancel(r->v->keys[r->provider_idx], &r->waiter);
+		keys_cancel(r->keys, &r->waiter);
 		r->parked = false;
 	}
 }

@@ -60,6 +60,7 @@ struct vreq {
 	bool cached;                    /* verdict came from the token cache */
 	const struct provider *provider; /* the provider that judged the token */
 	unsigned provider_idx;
+	struct keys *keys;              /* that provider's keys (stable across a reload) */
 	char *tok;                      /* owned copy: jwt.c keeps pointers into it */
 	size_t tok_len;
 	/* On JWT_OK: claims for the ACK, from the token or the cache entry,

@@ -9,7 +9,8 @@
 #   - a few expired, forged (key not published, current kid) and missing tokens are mixed in;
 #   - agent VmRSS, fd count and threads are sampled every SOAK_SAMPLE seconds (default 5) into
 #     build/soak/soak-<date>.csv.
-# Asserts: max RSS < SOAK_RSS_MAX_KB (default 131072 = 128 MiB); fd count does not grow (max of
+# Asserts: max RSS < SOAK_RSS_MAX_KB (default: threads x 16 MiB, the token cache bound per
+# thread (--cache-bytes), + 32 MiB for everything else; 64 MiB on 2 CPUs); fd count does not grow (max of
 # the last third <= max of the first third + SOAK_FD_SLACK, default 8); every valid request 200,
 # every other 401; nothing reached the LLM without a valid token. Prints the memory curve.
 # Environment: SOAK_SECONDS SOAK_EPOCH SOAK_RATE (req/s, default 100) SOAK_CONC (default 4)
@@ -28,7 +29,7 @@ SOAK_EPOCH=${SOAK_EPOCH:-30}
 SOAK_RATE=${SOAK_RATE:-100}
 SOAK_CONC=${SOAK_CONC:-4}
 SOAK_SAMPLE=${SOAK_SAMPLE:-5}
-SOAK_RSS_MAX_KB=${SOAK_RSS_MAX_KB:-131072}
+SOAK_RSS_MAX_KB=${SOAK_RSS_MAX_KB:-$(((${SOAK_THREADS:-$(nproc)} * 16 + 32) * 1024))}
 SOAK_FD_SLACK=${SOAK_FD_SLACK:-8}
 OUT_DIR=$TOP/build/soak
 mkdir -p "$OUT_DIR"
