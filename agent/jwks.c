@@ -46,36 +46,6 @@
 #define JWK_RSA_MAX_BITS 8192
 #define JWK_MAX_FIELD 2048              /* base64url chars of n, x, y, k: 8192-bit n is 1366 */
 
-/* Same bracket counter as jwt.c: a JWKS comes from the IdP, but a bounded
- * recursion depth in jansson (parse and decref) is cheap insurance. */
-static bool jwks_json_depth_ok(const char *buf, size_t len, int max)
-{
-	bool in_str = false, esc = false;
-	int depth = 0;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		char c = buf[i];
-
-		if (in_str) {
-			if (esc)
-				esc = false;
-			else if (c == '\\')
-				esc = true;
-			else if (c == '"')
-				in_str = false;
-		} else if (c == '"') {
-			in_str = true;
-		} else if (c == '{' || c == '[') {
-			if (++depth > max)
-				return false;
-		} else if (c == '}' || c == ']') {
-			depth--;
-		}
-	}
-	return true;
-}
-
 /* JVL StructUtils::GetString: 0 string (*out set), 1 missing, 2 wrong type. */
 static int jwk_get_string(const json_t *obj, const char *key, const char **out)
 {
@@ -520,7 +490,7 @@ enum jwt_status jwks_parse(const char *json, size_t len, struct jwks **out, char
 			snprintf(err, errlen, "document larger than %u bytes", JWKS_MAX_BYTES);
 		goto out;
 	}
-	if (!jwks_json_depth_ok(json, len, JWKS_MAX_JSON_DEPTH)) {
+	if (!json_depth_ok(json, len, JWKS_MAX_JSON_DEPTH)) {
 		if (err)
 			snprintf(err, errlen, "JSON nested deeper than %d", JWKS_MAX_JSON_DEPTH);
 		goto out;

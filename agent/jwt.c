@@ -106,8 +106,9 @@ static const EVP_MD *jws_md(enum jws_alg alg)
 /* Nesting depth of the JSON text <buf> (brackets outside strings), stopping
  * as soon as it passes <max>. Malformed text is jansson's business; this
  * only has to be right for text jansson would accept. */
-static bool jwt_json_depth_ok(const uint8_t *buf, size_t len, int max)
+bool json_depth_ok(const void *text, size_t len, int max)
 {
+	const uint8_t *buf = text;
 	bool in_str = false, esc = false;
 	int depth = 0;
 	size_t i;
@@ -145,7 +146,7 @@ static json_t *jwt_json_object(const uint8_t *buf, size_t len)
 	json_error_t err;
 	json_t *j;
 
-	if (!jwt_json_depth_ok(buf, len, JWT_MAX_JSON_DEPTH))
+	if (!json_depth_ok(buf, len, JWT_MAX_JSON_DEPTH))
 		return NULL;
 	j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &err);
 	if (!j && json_error_code(&err) == json_error_numeric_overflow)

@@ -83,6 +83,11 @@ enum jwt_status jwt_verify_jwks(const struct jwt *jwt, const struct jwks *keys, 
 int jws_verify_raw(enum jws_alg alg, const struct jwk *key, const uint8_t *msg, size_t msg_len,
                    const uint8_t *sig, size_t sig_len);
 
+/* Nesting depth of JSON text (brackets outside strings) stays within <max>:
+ * checked before jansson parses a token part or a JWKS, so its recursion is
+ * bounded. Malformed text is jansson's business. */
+bool json_depth_ok(const void *text, size_t len, int max);
+
 enum jws_alg jws_alg_from_name(const char *name);
 const char *jws_alg_name(enum jws_alg alg);
 

@@ -1,5 +1,11 @@
 #!/usr/bin/env bash
-# Test runner: tests/run.sh unit|integ|all BUILD_DIR
+# Test runner: tests/run.sh unit|integ|fuzz|tsan|all BUILD_DIR
+#   unit   every build/<variant>/tests/test_* binary
+#   integ  every tests/integ/NN-*.sh against BUILD_DIR/spoa-jwt
+#   fuzz   tests/fuzz/run.sh FUZZ_SECONDS (default 10) for each target
+#   tsan   the ThreadSanitizer agent (build/tsan) with --threads 2 through
+#          the integration tests in TSAN_TESTS
+#   all    all four
 # Every test program prints TAP lines ("ok N - ..." / "not ok N - ...").
 # A program that exits non-zero without a "not ok" line counts as one failure.
 # Ends with the closing line "N passed, N failed" and exits 1 on any failure.
@@ -27,6 +33,7 @@ run_one() {
 	rc=$?
 	p=$(grep -c '^ok ' "$log")
 	f=$(grep -c '^not ok ' "$log")
+	p=${p:-0} f=${f:-1}
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1
 		echo "not ok - $name exited with status $rc" >>"$log"
@@ -56,6 +63,26 @@ if [ "$what" = integ ] || [ "$what" = all ]; then
 		[ -f "$t" ] || continue
 		run_one "integ/$(basename "$t" .sh)" bash "$t"
 	done
+fi
+if [ "$what" = fuzz ] || [ "$what" = all ]; then
+	run_one "fuzz/all-targets" bash tests/fuzz/run.sh "${FUZZ_SECONDS:-10}"
+fi
+if [ "$what" = tsan ] || [ "$what" = all ]; then
+	# Threads, key-set swaps, reloads and fetch hand-offs are where races
+	# would be: these tests exercise them with two worker threads.
+	TSAN_TESTS=${TSAN_TESTS:-"20-reference 26-reload 72-key-rotation 80-jwks-faults 82-sigterm-drain 85-load"}
+	if make --no-print-directory -s SANITIZER=thread build/tsan/spoa-jwt >"$logdir/tsan-build.log" 2>&1; then
+		for name in $TSAN_TESTS; do
+			[ -f "tests/integ/$name.sh" ] || continue
+			AGENT_BIN=$top/build/tsan/spoa-jwt AGENT_THREADS=2 \
+				TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+				run_one "tsan/$name" bash "tests/integ/$name.sh"
+		done
+	else
+		fail=$((fail + 1))
+		failed_names+=("tsan/build")
+		echo "tsan build failed, log: $logdir/tsan-build.log"
+	fi
 fi
 
 echo

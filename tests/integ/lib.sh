@@ -335,9 +335,9 @@ check_agent_exit() {
 	else
 		not_ok "agent exits within 10 s of SIGTERM"
 	fi
-	if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T/agent.log"; then
+	if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:' "$T/agent.log"; then
 		not_ok "no sanitizer report in the agent's log"
-		grep -E -A 12 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T/agent.log" | head -40 | sed 's/^/#   /'
+		grep -E -A 12 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:' "$T/agent.log" | head -40 | sed 's/^/#   /'
 	else
 		ok "no sanitizer report in the agent's log"
 	fi

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# conf/examples/gateway-ratelimit-peers.cfg: per-user rate limit on txn.jwt.sub, shared by two
+# HAProxy instances through "peers", and the access log carrying the verdict.
+#   - haproxy -c of the example: two peers (-L gw1), four peers (PEER_GW3/4, -L gw4)
+#   - two HAProxy instances on loopback (-L gw1, -L gw2), one agent, nginx JWKS, LLM stub
+#   - user A's 2 x RATE_LIMIT requests alternate between the two gateways: the first RATE_LIMIT
+#     pass, then 429 on BOTH gateways (each saw only RATE_LIMIT of them: only the synchronised
+#     table explains it); the LLM saw only those that passed
+#   - user B, afterwards, is unaffected on both gateways (h1 and h2)
+#   - the table on each instance (stats socket) holds A's entry with the global rate
+#   - the access log lines carry jwt_valid/jwt_status/jwt_sub/jwt_message, never the token
+# shellcheck source=tests/integ/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+EX=$TOP/conf/examples/gateway-ratelimit-peers.cfg
+RATE_LIMIT=6
+HV=$("$HAPROXY_BIN" -v | awk 'NR == 1 { print $3 }')
+make_cert
+
+out=$(PROVIDER_API_KEY=x TLS_CERT=$T/cert.pem "$HAPROXY_BIN" -L gw1 -c -f "$EX" 2>&1)
+check_eq "haproxy $HV -c of the example as gw1 of 2" 0 "$?"
+check_not_contains "  ... without a warning" WARNING "$out"
+out=$(PROVIDER_API_KEY=x TLS_CERT=$T/cert.pem PEER_GW3=127.0.0.1:10003 PEER_GW4=127.0.0.1:10004 \
+	"$HAPROXY_BIN" -L gw4 -c -f "$EX" 2>&1)
+check_eq "haproxy $HV -c of the example as gw4 of 4 (PEER_GW3, PEER_GW4)" 0 "$?"
+check_not_contains "  ... without a warning" WARNING "$out"
+
+# ---------------------------------------------------------------- two gateways, one agent
+read -r HTTPS_PORT HTTP_PORT HTTPS2_PORT HTTP2_PORT JWKS_PORT LLM_PORT DEFAULT_PORT AGENT_PORT PEER1 PEER2 \
+	< <(free_ports 10)
+[ -n "${PEER2:-}" ] || bail "could not pick free ports"
+make_keys
+# tokens for two users, signed with the JWKS key by jwcrypto (independent of the agent)
+"$PY" - "$T/keys" <<'EOF' || bail "signing user tokens failed"
+import json, sys
+from jwcrypto import jwk, jwt
+d = sys.argv[1]
+key = jwk.JWK.from_pem(open(d + "/key.pem", "rb").read())
+kid = json.load(open(d + "/jwks.json"))["keys"][0]["kid"]
+claims = json.load(open(d + "/claims.json"))
+for user in ("user-a", "user-b"):
+    t = jwt.JWT(header={"alg": "RS256", "kid": kid, "typ": "JWT"}, claims=dict(claims, sub=user))
+    t.make_signed_token(key)
+    open("%s/token.%s" % (d, user), "w").write(t.serialize())
+EOF
+TOKEN_A=$(cat "$T/keys/token.user-a")
+TOKEN_B=$(cat "$T/keys/token.user-b")
+start_nginx "$JWKS_PORT"
+start_stub llm "$LLM_PORT"
+start_stub default "$DEFAULT_PORT"
+start_agent "$AGENT_PORT" "$JWKS_URI"
+
+# start_gw N HTTPS HTTP: haproxy -L gwN with the example, a stats socket added by a second file.
+start_gw() {
+	local n=$1 https=$2 http=$3
+	printf 'global\n    stats socket %s/gw%s.sock level admin\n' "$T" "$n" >"$T/stats$n.cfg"
+	(
+		HTTPS_PORT=$https HTTP_PORT=$http
+		haproxy_env
+		export PEER_GW1=127.0.0.1:$PEER1 PEER_GW2=127.0.0.1:$PEER2 RATE_LIMIT
+		exec "$HAPROXY_BIN" -db -L "gw$n" -f "$EX" -f "$T/stats$n.cfg"
+	) >"$T/haproxy$n.log" 2>&1 &
+	PIDS+=("$!")
+	wait_port "$http" 10 "$!" || bail "gateway gw$n did not listen on $http"
+}
+start_gw 1 "$HTTPS_PORT" "$HTTP_PORT"
+start_gw 2 "$HTTPS2_PORT" "$HTTP2_PORT"
+
+# cli N COMMAND: a command on gateway N's stats socket
+cli() {
+	"$PY" - "$T/gw$1.sock" "$2" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+out = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    out += b
+print(out.decode(errors="replace"))
+EOF
+}
+# wait until each gateway's session to the other is established
+for n in 1 2; do
+	for ((i = 0; i < 50; i++)); do
+		cli "$n" "show peers" | grep -q 'status=ESTA' && break
+		sleep 0.2
+	done
+	check_contains "gw$n: peers session established" "status=ESTA" "$(cli "$n" "show peers")"
+done
+haproxy_env # ROUTE_HEADER, ROUTE_VALUE, PROVIDER_API_KEY ... in this shell too
+RH="$ROUTE_HEADER: $ROUTE_VALUE"
+HTTP_PORT_SAVE=$HTTP_PORT
+warm_up 25 || diag "gw1: the JWT route still answers $R_STATUS after warm-up"
+HTTP_PORT=$HTTP2_PORT
+warm_up 25 || diag "gw2: the JWT route still answers $R_STATUS after warm-up"
+HTTP_PORT=$HTTP_PORT_SAVE
+
+# user A: 2 * RATE_LIMIT requests, alternating gw1, gw2: each gateway sees RATE_LIMIT of them,
+# so without synchronisation none would answer 429. HAProxy's peers do not add counters up (the
+# last update of an entry wins), so a few increments may be lost: the limit may bite a request
+# or two late, never early.
+n0=$(stub_lines llm)
+statuses=() per_gw1=() per_gw2=() first429=
+for ((i = 1; i <= 2 * RATE_LIMIT; i++)); do
+	if ((i % 2)); then port=$HTTP_PORT; gw=1; else port=$HTTP2_PORT; gw=2; fi
+	req "a$i" --http1.1 -X POST -H "$RH" -H "Authorization: Bearer $TOKEN_A" \
+		-H 'content-type: application/json' --data "$CHAT_BODY" "http://127.0.0.1:$port/v1/chat/completions"
+	statuses+=("$R_STATUS")
+	eval "per_gw$gw+=(\"$R_STATUS\")"
+	if [ "$R_STATUS" = 429 ] && [ -z "$first429" ]; then
+		first429=$i
+		check_eq "429 answer: Retry-After and body" "10 Too Many Requests" "$(hdr retry-after) $R_BODY"
+	fi
+	sleep 0.15 # let the update reach the other gateway (loopback: well under a millisecond)
+done
+diag "user A, gw1/gw2 alternating: ${statuses[*]}"
+n200=$(printf '%s\n' "${statuses[@]}" | grep -c '^200$')
+want=$(for ((i = 1; i <= 2 * RATE_LIMIT; i++)); do if [ "$i" -le "$n200" ]; then printf '200 '; else printf '429 '; fi; done)
+check_eq "user A: only 200s then only 429s" "${want% }" "${statuses[*]}"
+check_eq "user A: the first $RATE_LIMIT requests pass, then the limit bites (at most 2 late)" yes \
+	"$([ "$n200" -ge "$RATE_LIMIT" ] && [ "$n200" -le $((RATE_LIMIT + 2)) ] && echo yes || echo "no: $n200 passed")"
+check_contains "gw1 answered 429 to user A (it had seen only $RATE_LIMIT of A's requests)" 429 "${per_gw1[*]}"
+check_contains "gw2 answered 429 to user A (it had seen only $RATE_LIMIT of A's requests)" 429 "${per_gw2[*]}"
+check_eq "the LLM received only the requests that passed" $((n0 + n200)) "$(stub_lines llm)"
+
+for n in 1 2; do
+	t=$(cli "$n" "show table per_user")
+	check_contains "gw$n: table per_user has user A's entry" "key=user-a" "$t"
+	rate=$(printf '%s\n' "$t" | sed -n 's/.*key=user-a .*http_req_rate([0-9]*)=\([0-9]*\).*/\1/p')
+	check_eq "gw$n: user A's synchronised rate is above RATE_LIMIT (more than this gateway saw)" yes \
+		"$([ "${rate:-0}" -gt "$RATE_LIMIT" ] && echo yes || echo "no: ${rate:-none}")"
+done
+
+# user B is unaffected, on both gateways, h1 and h2
+sb=()
+for ((i = 1; i <= 2; i++)); do
+	req "b1-$i" --http1.1 -X POST -H "$RH" -H "Authorization: Bearer $TOKEN_B" --data "$CHAT_BODY" \
+		"http://127.0.0.1:$HTTP_PORT/v1/chat/completions"
+	sb+=("$R_STATUS")
+	req "b2-$i" --http2 -k -X POST -H "$RH" -H "Authorization: Bearer $TOKEN_B" --data "$CHAT_BODY" \
+		"https://127.0.0.1:$HTTPS2_PORT/v1/chat/completions"
+	sb+=("$R_STATUS/$R_VERSION")
+done
+check_eq "user B, while A is limited: 200 on gw1 (h1) and gw2 (h2)" "200 200/2 200 200/2" "${sb[*]}"
+req a-h2 --http2 -k -X POST -H "$RH" -H "Authorization: Bearer $TOKEN_A" --data "$CHAT_BODY" \
+	"https://127.0.0.1:$HTTPS2_PORT/v1/chat/completions"
+check_eq "user A still limited over h2" "429 2" "$R_STATUS $R_VERSION"
+# an invalid token is not counted and gets its 401 (not 429)
+req bad --http1.1 -X POST -H "$RH" -H 'Authorization: Bearer wrong-jwt-token' --data "$CHAT_BODY" \
+	"http://127.0.0.1:$HTTP_PORT/v1/chat/completions"
+check_eq "invalid token -> 401, not 429" 401 "$R_STATUS"
+req none --http1.1 -X POST -H "$RH" --data "$CHAT_BODY" "http://127.0.0.1:$HTTP_PORT/v1/chat/completions"
+
+# ---------------------------------------------------------------- (c) access log
+sleep 0.2
+log1=$(cat "$T/haproxy1.log")
+check_contains "log: a valid request carries the verdict and the sub" 'jwt_valid=1 jwt_status=- jwt_sub="user-a" jwt_message=""' "$log1"
+check_contains "log: a limited request is logged with status 429 and the rate" ' 429 ' "$(grep 'jwt_sub="user-a"' <<<"$log1" | grep -E 'rate=[0-9]+' | tail -1)"
+check_contains "log: an invalid token carries status and message" \
+	'jwt_valid=0 jwt_status=401 jwt_sub="" jwt_message="Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"' "$log1"
+check_contains "log: a missing token" 'jwt_message="Jwt is missing"' "$log1"
+check_contains "log: the agent's processing time is logged" 'jwt_ms=' "$log1"
+check_not_contains "log: never the token" "$TOKEN_A" "$log1$(cat "$T/haproxy2.log")"
+check_not_contains "log: never the provider key" "$PROVIDER_API_KEY" "$log1$(cat "$T/haproxy2.log")"
+diag "a log line: $(grep 'jwt_sub="user-a"' <<<"$log1" | tail -1)"
+
+check_agent_exit
