@@ -586,7 +586,7 @@ int cli_run(int argc, char **argv)
 {
 	if (argc < 2)
 		return -1;
-	optind = 1;
+	optind = 0;
 	if (strcmp(argv[1], "keygen") == 0)
 		return cmd_keygen(argc - 1, argv + 1);
 	if (strcmp(argv[1], "sign") == 0)

@@ -19,7 +19,6 @@
 #define SPOA_JWT_VERSION "0.2.0"
 #endif
 
-#define CONFIG_FILE_MAX (1024 * 1024)
 
 enum {
 	OPT_LISTEN = 256, OPT_JWKS_URI, OPT_JWKS_FILE, OPT_OIDC, OPT_CACHE_TIME, OPT_FETCH_TIMEOUT,
@@ -1065,7 +1064,9 @@ enum config_result config_parse(int argc, char **argv, struct config *cfg, char 
 	p->name = strdup("default");
 	if (!p->name)
 		return fail(err, errlen, "out of memory"), CONFIG_ERROR;
-	optind = 1;
+	/* 0, not 1: glibc then also forgets a half-read "-xc" bundle of an
+	 * earlier call (SIGHUP re-parses, tests parse many times). */
+	optind = 0;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "c", long_opts, NULL)) != -1) {
 		if (opt == OPT_HELP || opt == OPT_VERSION) {
@@ -1076,8 +1077,11 @@ enum config_result config_parse(int argc, char **argv, struct config *cfg, char 
 			return CONFIG_EXIT;
 		}
 		if (opt == '?' || opt == ':') {
-			fail(err, errlen, "%s: unknown option or missing value (see --help)",
-			     optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+			if (optopt > 0 && optopt < 256 && optopt != 'c')
+				fail(err, errlen, "-%c: unknown option (see --help)", optopt);
+			else
+				fail(err, errlen, "%s: unknown option or missing value (see --help)",
+				     optind > 0 && optind <= argc ? argv[optind - 1] : "?");
 			return CONFIG_ERROR;
 		}
 		if (opt == 'c') {

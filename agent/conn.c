@@ -161,9 +161,12 @@ static void put_claim(struct spop_buf *b, const struct config *cfg, const char *
  * txn.jwt.claim.<var>. */
 static void put_exports(struct spop_buf *b, const char *p, size_t len)
 {
-	const char *end = p + len;
+	const char *end;
 	char name[80];
 
+	if (!p)
+		return;
+	end = p + len;
 	while (p < end) {
 		const char *val = p + strlen(p) + 1;
 

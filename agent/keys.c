@@ -145,7 +145,7 @@ static void log_failure(const struct keys *k, const char *reason)
 	char qu[LOG_QUOTE_BUF], qr[LOG_QUOTE_BUF];
 	const char *u = k->uri ? k->uri : "";
 
-	log_event(LOG_WARN, "jwks_fetch_failed", "uri=%s reason=%s", log_quote(qu, u, strlen(u)),
+	log_event(LOG_WARN, "jwks_fetch_failed", "uri=%s reason=%s", log_quote_url(qu, u),
 	          log_quote(qr, reason, strlen(reason)));
 }
 
@@ -419,7 +419,7 @@ static void discovery_done(void *arg, const struct fetch_result *res)
 	free(k->uri);
 	k->uri = uri;
 	log_event(LOG_INFO, "oidc_discovered", "issuer=%s jwks_uri=%s",
-	          log_quote(qi, k->issuer, strlen(k->issuer)), log_quote(qu, uri, strlen(uri)));
+	          log_quote_url(qi, k->issuer), log_quote_url(qu, uri));
 	if (start_jwks_fetch(k) != 0) {
 		k->is_fetching = false;
 		jwks_failed(k, "fetch could not start");

@@ -171,3 +171,19 @@ char *log_quote(char *out, const void *in, size_t len)
 	out[n] = '\0';
 	return out;
 }
+
+char *log_quote_url(char *out, const char *url)
+{
+	const char *scheme = strstr(url, "://"), *host, *at, *slash;
+	char buf[LOG_QUOTE_MAX + 8];
+
+	if (!scheme)
+		return log_quote(out, url, strlen(url));
+	host = scheme + 3;
+	slash = host + strcspn(host, "/?#");
+	at = memchr(host, '@', (size_t)(slash - host));
+	if (!at)
+		return log_quote(out, url, strlen(url));
+	snprintf(buf, sizeof(buf), "%.*s***%s", (int)(host - url), url, at);
+	return log_quote(out, buf, strlen(buf));
+}

@@ -31,4 +31,8 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...);
 #define LOG_QUOTE_BUF (LOG_QUOTE_MAX * 4 + 8)
 char *log_quote(char *out, const void *in, size_t len);
 
+/* log_quote of a URL with any "user:password@" replaced by "***@", so
+ * credentials in a JWKS or issuer URL never reach a log. */
+char *log_quote_url(char *out, const char *url);
+
 #endif

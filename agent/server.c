@@ -402,11 +402,12 @@ int server_run(const struct config *cfg, int argc, char **argv)
 		          cfg->listen_port, n, cfg->n_providers);
 		for (i = 0; i < cfg->n_providers; i++) {
 			const struct provider *p = &cfg->providers[i];
+			char qs[LOG_QUOTE_BUF], qi[LOG_QUOTE_BUF];
 
 			log_event(LOG_INFO, "provider", "name=%s keys=%s source=%s issuer=%s", p->name,
 			          p->jwks_uri ? "remote" : p->jwks_file ? "file" : "oidc",
-			          p->jwks_uri ? p->jwks_uri : p->jwks_file ? p->jwks_file : p->issuer,
-			          p->issuer ? p->issuer : "-");
+			          log_quote_url(qs, p->jwks_uri ? p->jwks_uri : p->jwks_file ? p->jwks_file : p->issuer),
+			          log_quote_url(qi, p->issuer ? p->issuer : "-"));
 		}
 		ev_run(main_loop, 0);
 		status = 0;

@@ -206,13 +206,14 @@ int verify_render_exports(const struct provider *p, const struct jwt *jwt, size_
  * names separated by commas; absent means every configured provider. */
 static int candidates(const struct config *cfg, const struct verify_input *in, unsigned *mask)
 {
-	const char *p = in->provider, *end = p + in->provider_len;
+	const char *p = in->provider, *end;
 
 	*mask = 0;
 	if (!p) {
 		*mask = (1u << cfg->n_providers) - 1;
 		return 0;
 	}
+	end = p + in->provider_len;
 	while (p < end) {
 		const char *comma = memchr(p, ',', (size_t)(end - p));
 		size_t n = comma ? (size_t)(comma - p) : (size_t)(end - p);

@@ -72,7 +72,11 @@ need_pkg wrk wrk
 NGINX_BIN=$(command -v nginx || echo "$NGINX_BIN")
 [ -x "$HAPROXY_BIN" ] || die "HAProxy not found at $HAPROXY_BIN"
 need_pkg cc build-essential
-[ -x "$PY" ] && "$PY" -c 'import jwcrypto' 2>/dev/null || need_pkg /nonexistent python3-jwcrypto
+if ! "$PY" -c 'import jwcrypto' 2>/dev/null; then
+	[ "$(id -u)" -eq 0 ] || die "python3-jwcrypto is missing: run as root  apt-get install -y python3-jwcrypto"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-jwcrypto >/dev/null ||
+		die "could not install python3-jwcrypto"
+fi
 for b in "$AGENT_BIN" "$NULL_AGENT" "$VERIFY_BENCH"; do
 	[ -x "$b" ] || die "$b not found: run 'make' (or 'make bench') first"
 done

@@ -46,16 +46,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	file_fd = mkstemp(file_path);
 	if (!devnull || file_fd < 0)
 		abort();
-	/* The file is only ever read through its path; unlinked at exit. */
+	/* Unlinked at once and read back through /proc, so nothing is left in
+	 * /tmp whatever way the fuzzer ends. */
+	unlink(file_path);
+	snprintf(file_path, sizeof(file_path), "/proc/self/fd/%d", file_fd);
 	return 0;
-}
-
-__attribute__((destructor)) static void fuzz_config_fini(void)
-{
-	if (file_fd >= 0) {
-		close(file_fd);
-		unlink(file_path);
-	}
 }
 
 /* "--config", "--conf=x", "--c": anything getopt_long could resolve to

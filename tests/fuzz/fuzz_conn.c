@@ -138,14 +138,6 @@ static int write_temp(char *path, size_t size, const char *prefix, const char *t
 	return close(fd);
 }
 
-__attribute__((destructor)) static void fuzz_conn_fini(void)
-{
-	if (jwks_path[0])
-		unlink(jwks_path);
-	if (config_path[0])
-		unlink(config_path);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	/* Worker 0, from a configuration file: "remote" has its JWKS on a
@@ -190,6 +182,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_conn: setup failed\n");
 		abort();
 	}
+	/* Both files have been read (the key file is read again only on
+	 * SIGHUP): nothing is left behind in /tmp, even after a crash. */
+	unlink(jwks_path);
+	unlink(config_path);
 	/* Debug, so the verdict and disconnect log lines (log_quote of peer
 	 * data) run too; run.sh sends the target's stderr to /dev/null. */
 	log_set_level(LOG_DEBUG);

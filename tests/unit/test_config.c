@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "log.h"
 #include "t.h"
 #include "verify.h"
 
@@ -236,6 +237,17 @@ static void test_rules(struct config *cfg)
 	   "no audiences configured: not checked");
 }
 
+static void test_log_quote(void)
+{
+	char q[LOG_QUOTE_BUF];
+
+	ok(strcmp(log_quote_url(q, "https://user:secret@idp.example/jwks"), "\"https://***@idp.example/jwks\"") == 0,
+	   "credentials in a URL are redacted: %s", q);
+	ok(strcmp(log_quote_url(q, "https://idp.example/a@b"), "\"https://idp.example/a@b\"") == 0,
+	   "an @ in the path is not userinfo: %s", q);
+	ok(strcmp(log_quote(q, "a\"b\r\nc", 6), "\"a\\\"b\\x0d\\x0ac\"") == 0, "quotes, CR and LF escaped: %s", q);
+}
+
 int main(void)
 {
 	struct config cfg;
@@ -246,6 +258,7 @@ int main(void)
 	test_file(&cfg);
 	test_extract();
 	test_rules(&cfg);
+	test_log_quote();
 	config_free(&cfg);
 	curl_global_cleanup();
 	return t_done("test_config");
