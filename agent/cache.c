@@ -157,9 +157,9 @@ static char *copy_str(char **at, const char *s)
 }
 
 void tcache_put(struct tcache *c, const char *tok, size_t len, const struct jwt *jwt, uint64_t generation,
-                const char *extra, size_t extra_len)
+                const struct tcache_claims *claims, const char *extra, size_t extra_len)
 {
-	const char *strs[4] = {jwt->sub, jwt->iss, jwt->kid, jwt->alg_name};
+	const char *strs[4] = {claims->sub, claims->iss, claims->kid, claims->alg};
 	size_t need = sizeof(struct centry) + len + extra_len, i;
 	struct centry *e, *old;
 	char *at;

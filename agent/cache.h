@@ -33,8 +33,11 @@ const struct tcache_entry *tcache_get(struct tcache *c, const char *tok, size_t 
 
 /* Remembers a token that just verified. Tokens longer than the byte budget
  * allows are not cached. */
+struct tcache_claims {
+	const char *sub, *iss, *kid, *alg;  /* NULL when absent or not exportable */
+};
 void tcache_put(struct tcache *c, const char *tok, size_t len, const struct jwt *jwt, uint64_t generation,
-                const char *extra, size_t extra_len);
+                const struct tcache_claims *claims, const char *extra, size_t extra_len);
 
 size_t tcache_count(const struct tcache *c);
 

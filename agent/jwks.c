@@ -14,7 +14,8 @@
  *     string);
  *   - RSA moduli under 2048 bits (RFC 7518 §3.3) or over 8192, even moduli,
  *     and ROCA-weak moduli (CVE-2017-15361);
- *   - EC x and y not exactly the coordinate length, or a point that fails
+ *   - EC x or y longer than the coordinate length (shorter ones are
+ *     left-padded, as PyJWT writes them), or a point that fails
  *     EVP_PKEY_public_check (RFC 8725 §3.4);
  *   - oct keys shorter than the hash of their alg (RFC 7518 §3.2), 32 bytes
  *     when the key has no alg;
@@ -266,16 +267,19 @@ static enum jwt_status jwk_parse_ec(const json_t *obj, const char *alg_name, str
 	y_len = jwk_b64(y_s, &y);
 	if (x_len < 0 || y_len < 0)
 		goto out;
-	/* RFC 7518 §6.2.1.2: x and y are the full coordinate length. JVL takes
-	 * any length; a P-256 point labelled P-384 (Wycheproof jwk tc 23) is
-	 * caught here. */
+	/* RFC 7518 §6.2.1.2 wants x and y at the full coordinate length, but
+	 * PyJWT 2.6 writes them minimal (about half of its P-521 keys come out
+	 * short) and JVL takes them: shorter ones are left-padded, longer ones
+	 * refused. A P-256 point labelled P-384 (Wycheproof jwk tc 23) still
+	 * fails: padded, it is not on P-384. */
 	st = JWKS_EC_PARSE_ERROR;
 	clen = ((size_t)jwk_curves[c].bits + 7) / 8;
-	if ((size_t)x_len != clen || (size_t)y_len != clen)
+	if (x_len == 0 || y_len == 0 || (size_t)x_len > clen || (size_t)y_len > clen)
 		goto out;
+	memset(pub, 0, sizeof(pub));
 	pub[0] = 0x04;                  /* SEC 1 uncompressed point */
-	memcpy(pub + 1, x, clen);
-	memcpy(pub + 1 + clen, y, clen);
+	memcpy(pub + 1 + clen - (size_t)x_len, x, (size_t)x_len);
+	memcpy(pub + 1 + 2 * clen - (size_t)y_len, y, (size_t)y_len);
 	st = JWKS_EC_CREATE_KEY_FAIL;
 	bld = OSSL_PARAM_BLD_new();
 	if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, jwk_curves[c].group, 0) ||

@@ -88,6 +88,10 @@ int jws_verify_raw(enum jws_alg alg, const struct jwk *key, const uint8_t *msg, 
  * bounded. Malformed text is jansson's business. */
 bool json_depth_ok(const void *text, size_t len, int max);
 
+/* Frees this thread's remembered verification contexts; a worker thread
+ * calls it before it ends. */
+void jwt_thread_cleanup(void);
+
 enum jws_alg jws_alg_from_name(const char *name);
 const char *jws_alg_name(enum jws_alg alg);
 

@@ -266,6 +266,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 
 	ev_run(w->loop, 0);
+	jwt_thread_cleanup();
 	return NULL;
 }
 

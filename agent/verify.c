@@ -10,10 +10,25 @@
 /* Cache entries are valid for one provider's key-set generation. */
 #define GEN_KEY(pidx, gen) (((uint64_t)(pidx) << 48) | ((gen) & 0xffffffffffffull))
 
-static bool is_token_char(unsigned char c)
+/* base64url and '.', the characters of a compact JWS. A table: the token
+ * is scanned on every request, cache hits included. */
+static const bool token_chars[256] = {
+	['-'] = true, ['.'] = true, ['_'] = true,
+	['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true,
+	['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true,
+	['A'] = true, ['B'] = true, ['C'] = true, ['D'] = true, ['E'] = true, ['F'] = true, ['G'] = true,
+	['H'] = true, ['I'] = true, ['J'] = true, ['K'] = true, ['L'] = true, ['M'] = true, ['N'] = true,
+	['O'] = true, ['P'] = true, ['Q'] = true, ['R'] = true, ['S'] = true, ['T'] = true, ['U'] = true,
+	['V'] = true, ['W'] = true, ['X'] = true, ['Y'] = true, ['Z'] = true,
+	['a'] = true, ['b'] = true, ['c'] = true, ['d'] = true, ['e'] = true, ['f'] = true, ['g'] = true,
+	['h'] = true, ['i'] = true, ['j'] = true, ['k'] = true, ['l'] = true, ['m'] = true, ['n'] = true,
+	['o'] = true, ['p'] = true, ['q'] = true, ['r'] = true, ['s'] = true, ['t'] = true, ['u'] = true,
+	['v'] = true, ['w'] = true, ['x'] = true, ['y'] = true, ['z'] = true,
+};
+
+static inline bool is_token_char(unsigned char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-	       c == '_' || c == '.';
+	return token_chars[c];
 }
 
 bool verify_extract(const char *prefix, const char *hdr, size_t len, const char **tok, size_t *tok_len)
@@ -31,7 +46,11 @@ bool verify_extract(const char *prefix, const char *hdr, size_t len, const char 
 		while (end > start && hdr[end - 1] == ' ')
 			end--;
 	} else {
-		at = memmem(hdr, len, prefix, plen);
+		/* Almost always the value starts with the prefix. */
+		if (len >= plen && memcmp(hdr, prefix, plen) == 0)
+			at = hdr;
+		else
+			at = memmem(hdr, len, prefix, plen);
 		if (!at)
 			return false;
 		start = (size_t)(at - hdr) + plen;
@@ -318,12 +337,16 @@ static enum jwt_status check_claims(struct verifier *v, const struct provider *p
 	return JWT_OK;
 }
 
+/* Only values HAProxy may copy into a header or a log line become
+ * variables: checked once here, so a cache hit reuses them as they are. */
 static void set_claims_from_jwt(struct vreq *r)
 {
-	r->sub = r->jwt.sub;
-	r->iss = r->jwt.iss;
-	r->kid = r->jwt.kid;
-	r->alg = r->jwt.alg_name;
+	size_t max = r->v->cfg->max_claim_len;
+
+	r->sub = r->jwt.sub && value_is_safe(r->jwt.sub, max) ? r->jwt.sub : NULL;
+	r->iss = r->jwt.iss && value_is_safe(r->jwt.iss, max) ? r->jwt.iss : NULL;
+	r->kid = r->jwt.kid && value_is_safe(r->jwt.kid, max) ? r->jwt.kid : NULL;
+	r->alg = r->jwt.alg_name && value_is_safe(r->jwt.alg_name, max) ? r->jwt.alg_name : NULL;
 }
 
 /* With a key set in hand: verify, or ask for one refetch when the token
@@ -358,7 +381,7 @@ static bool check_signature(struct vreq *r, struct jwks *set)
 	}
 	r->exports = r->exports_owned;
 	tcache_put(r->v->cache, r->tok, r->tok_len, &r->jwt, GEN_KEY(r->provider_idx, set->generation),
-	           r->exports, r->exports_len);
+	           &(struct tcache_claims){r->sub, r->iss, r->kid, r->alg}, r->exports, r->exports_len);
 	return true;
 }
 

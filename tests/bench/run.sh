@@ -25,6 +25,7 @@
 #   BENCH_KEEP=1                              keep the work directory (logs, configs, raw wrk output)
 # Everything runs on 127.0.0.1 on ports picked free at run time; every process started here is
 # stopped by its pid; every loop is bounded. Results: build/bench/results-<date>.txt.
+# shellcheck disable=SC2034,SC2154 # PID_<name>, AGENT_OF_<n> are set and read through eval
 set -u
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -161,6 +162,7 @@ cpu_ticks() { # utime + stime of the whole process (all threads), in clock ticks
 	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
 	s=${s##*) }
 	# fields after "comm)": state(3) ... utime(14) stime(15) -> positions 12 and 13 here
+	# shellcheck disable=SC2086 # word splitting wanted
 	set -- $s
 	echo $(("${12}" + "${13}"))
 }

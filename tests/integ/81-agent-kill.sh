@@ -41,6 +41,9 @@ for line in open(sys.argv[1]):
     rows.append((float(t0), float(t1), cls, rid, st))
 t_kill, t_restart = float(sys.argv[2]), float(sys.argv[3])
 outage = [r for r in rows if r[0] >= t_kill and r[1] <= t_restart]
+started = [r for r in rows if t_kill <= r[0] < t_restart]
+print("outage_started=%d" % len(started))
+print("outage_max_latency_s=%.2f" % max([r[1] - r[0] for r in outage] or [0]))
 bad = [r for r in outage if r[4] != "503"]
 print("outage_requests=%d" % len(outage))
 print("outage_not_503=%d" % len(bad))
@@ -61,9 +64,14 @@ else:
 EOF
 )
 diag "$report"
+# Until HAProxy's health check marks the agent DOWN (about 1.5-3 s), each event waits for a
+# refused connection up to SPOE "timeout processing" (2 s); after that, 503 at once. So the
+# number of requests fully inside the 4 s window varies (a handful to thousands).
 n_out=$(kv outage_requests "$report")
-[ "${n_out:-0}" -ge 5 ] && ok "load kept running during the outage ($n_out requests)" ||
-	not_ok "load kept running during the outage (only ${n_out:-0} requests)"
+n_started=$(kv outage_started "$report")
+[ "${n_out:-0}" -ge 1 ] && [ "${n_started:-0}" -ge 6 ] &&
+	ok "load kept running during the outage ($n_started started, $n_out answered in the window)" ||
+	not_ok "load kept running during the outage (${n_started:-0} started, ${n_out:-0} answered in the window)"
 check_eq "every request during the outage -> 503" 0 "$(kv outage_not_503 "$report")"
 check_eq "before the kill: every valid token -> 200" 0 "$(kv before_valid_not_200 "$report")"
 check_eq "after the restart: valid tokens get 200 again" yes "$(kv recovered "$report")"

@@ -76,13 +76,13 @@ for tr in http1 https1 h2; do
 	esac
 	stream "$tr" "${flags[@]}" -X POST -H "$RH" -H "Authorization: Bearer $TOKEN_VALID" \
 		-H 'content-type: application/json' --data "$BODY" "$url/v1/chat/completions"
-	read -r n done first spread order ahead lag < <(analyse "$tr")
+	read -r n is_done first spread order ahead lag < <(analyse "$tr")
 	status=$(head -1 "$T/$tr.hdr" | tr -d '\r')
 	check_contains "$tr: stream answered 200" " 200" "$status"
 	case $tr in h2) check_contains "$tr: over HTTP/2" "HTTP/2" "$status" ;; esac
 	check_eq "$tr: content-type text/event-stream" text/event-stream \
 		"$(tr -d '\r' <"$T/$tr.hdr" | awk -F': ' 'tolower($1) == "content-type" { print $2 }')"
-	check_eq "$tr: all $EVENTS events and [DONE], in order" "$EVENTS True True" "$n $done $order"
+	check_eq "$tr: all $EVENTS events and [DONE], in order" "$EVENTS True True" "$n $is_done $order"
 	check_eq "$tr: the first event reached the client before the stub sent the last (by ${ahead}s)" True "$first"
 	check_eq "$tr: arrivals spread over the stream (nothing buffered the response)" True "$spread"
 	diag "$tr: largest delay between the stub's flush and the client's arrival: ${lag}s"
