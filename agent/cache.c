@@ -6,22 +6,22 @@
 #include <openssl/rand.h>
 
 struct centry {
-	struct centry *hnext;           /* bucket chain */
-	struct centry *prev, *next;     /* LRU list, most recent first */
+	struct centry *hnext;       /* bucket chain */
+	struct centry *prev, *next; /* LRU list, most recent first */
 	uint64_t hash;
 	size_t tok_len;
-	size_t bytes;                   /* what this entry costs against the budget */
+	size_t bytes; /* what this entry costs against the budget */
 	struct tcache_entry e;
-	char data[];                    /* token, then the claim strings */
+	char data[]; /* token, then the claim strings */
 };
 
 struct tcache {
 	struct centry **buckets;
-	size_t n_buckets;               /* power of two */
+	size_t n_buckets; /* power of two */
 	size_t count, max_entries;
 	size_t bytes, max_bytes;
 	struct centry *head, *tail;
-	uint64_t seed;                  /* random: chains cannot be aimed at */
+	uint64_t seed; /* random: chains cannot be aimed at */
 };
 
 /* FNV-1a over 8-byte words, seeded: fast for 300-1000 byte tokens, and

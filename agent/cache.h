@@ -16,10 +16,10 @@
 struct tcache;
 
 struct tcache_entry {
-	uint64_t exp, nbf;              /* 0 = absent */
+	uint64_t exp, nbf; /* 0 = absent */
 	uint64_t generation;
 	const char *sub, *iss, *kid, *alg; /* NULL when absent; valid until the next put */
-	const char *extra;              /* caller's opaque bytes (exported claims) */
+	const char *extra;                 /* caller's opaque bytes (exported claims) */
 	size_t extra_len;
 };
 
@@ -34,7 +34,7 @@ const struct tcache_entry *tcache_get(struct tcache *c, const char *tok, size_t 
 /* Remembers a token that just verified. Tokens longer than the byte budget
  * allows are not cached. */
 struct tcache_claims {
-	const char *sub, *iss, *kid, *alg;  /* NULL when absent or not exportable */
+	const char *sub, *iss, *kid, *alg; /* NULL when absent or not exportable */
 };
 void tcache_put(struct tcache *c, const char *tok, size_t len, const struct jwt *jwt, uint64_t generation,
                 const struct tcache_claims *claims, const char *extra, size_t extra_len);

@@ -203,7 +203,8 @@ static int cmd_keygen(int argc, char **argv)
 			return 2;
 	}
 	if (!alg || !kid || strlen(kid) >= sizeof(k.kid)) {
-		fprintf(stderr, "usage: spoa-jwt keygen --alg RS256|ES256|EdDSA|HS256 --kid KID [--out PREFIX]\n");
+		fprintf(stderr,
+		        "usage: spoa-jwt keygen --alg RS256|ES256|EdDSA|HS256 --kid KID [--out PREFIX]\n");
 		return 2;
 	}
 	snprintf(k.kid, sizeof(k.kid), "%s", kid);
@@ -285,13 +286,14 @@ static long sign_input(const struct keyfile *k, const char *in, size_t in_len, u
 	if (k->alg == JWS_HS256) {
 		size_t out_len = 0;
 
-		if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, k->secret, k->secret_len, (const unsigned char *)in,
-		               in_len, sig, room, &out_len))
+		if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, k->secret, k->secret_len,
+		               (const unsigned char *)in, in_len, sig, room, &out_len))
 			return -1;
 		return (long)out_len;
 	}
 	ctx = EVP_MD_CTX_new();
-	if (!ctx || EVP_DigestSignInit(ctx, NULL, k->alg == JWS_EDDSA ? NULL : EVP_sha256(), NULL, k->pkey) != 1)
+	if (!ctx ||
+	    EVP_DigestSignInit(ctx, NULL, k->alg == JWS_EDDSA ? NULL : EVP_sha256(), NULL, k->pkey) != 1)
 		goto out;
 	if (k->alg == JWS_ES256) {
 		n = sizeof(der);
@@ -466,7 +468,8 @@ static int cmd_verify(int argc, char **argv)
 	tok = argv[optind];
 	text = read_file(jwks_path, JWKS_MAX_BYTES, &len);
 	if (!text) {
-		fprintf(stderr, "spoa-jwt verify: %s: cannot read (or over %u bytes)\n", jwks_path, JWKS_MAX_BYTES);
+		fprintf(stderr, "spoa-jwt verify: %s: cannot read (or over %u bytes)\n", jwks_path,
+		        JWKS_MAX_BYTES);
 		return 2;
 	}
 	st = jwks_parse(text, len, &set, err, sizeof(err));
@@ -557,7 +560,8 @@ static int cmd_healthcheck(int argc, char **argv)
 	spop_put_kv_uint(&b, "max-frame-size", SPOP_DEFAULT_FRAME_SIZE);
 	spop_put_kv_str(&b, "capabilities", "", 0);
 	spop_put_kv_bool(&b, "healthcheck", true);
-	if (!spop_frame_end(&b, start, SPOP_DEFAULT_FRAME_SIZE) || send(fd, out, b.len, MSG_NOSIGNAL) != (ssize_t)b.len)
+	if (!spop_frame_end(&b, start, SPOP_DEFAULT_FRAME_SIZE) ||
+	    send(fd, out, b.len, MSG_NOSIGNAL) != (ssize_t)b.len)
 		goto bad;
 	pfd.fd = fd;
 	pfd.events = POLLIN;
@@ -571,7 +575,11 @@ static int cmd_healthcheck(int argc, char **argv)
 		if (n != 0)
 			break;
 	}
-	if (n > 0 && f.type == SPOP_FRM_AGENT_HELLO && memmem(f.payload, f.payload_len, "\x07version\x08\x03" "2.0", 13)) {
+	if (n > 0 && f.type == SPOP_FRM_AGENT_HELLO &&
+	    memmem(f.payload, f.payload_len,
+	           "\x07version\x08\x03"
+	           "2.0",
+	           13)) {
 		close(fd);
 		printf("SPOA server is ok\n");
 		return 0;

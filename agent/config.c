@@ -19,46 +19,69 @@
 #define SPOA_JWT_VERSION "0.2.0"
 #endif
 
-
 enum {
-	OPT_LISTEN = 256, OPT_JWKS_URI, OPT_JWKS_FILE, OPT_OIDC, OPT_CACHE_TIME, OPT_FETCH_TIMEOUT,
-	OPT_MAX_STALE, OPT_REFETCH, OPT_HEADER, OPT_PREFIX, OPT_SKEW, OPT_ISSUER, OPT_AUDIENCE,
-	OPT_REQUIRE_EXP, OPT_MAX_LIFETIME, OPT_CLAIM_VAR, OPT_REQUIRE_CLAIM, OPT_FRAME, OPT_TOKEN,
-	OPT_CLAIM, OPT_CACHE_SIZE, OPT_CACHE_BYTES, OPT_THREADS, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_METRICS, OPT_CONFIG, OPT_HELP,
+	OPT_LISTEN = 256,
+	OPT_JWKS_URI,
+	OPT_JWKS_FILE,
+	OPT_OIDC,
+	OPT_CACHE_TIME,
+	OPT_FETCH_TIMEOUT,
+	OPT_MAX_STALE,
+	OPT_REFETCH,
+	OPT_HEADER,
+	OPT_PREFIX,
+	OPT_SKEW,
+	OPT_ISSUER,
+	OPT_AUDIENCE,
+	OPT_REQUIRE_EXP,
+	OPT_MAX_LIFETIME,
+	OPT_CLAIM_VAR,
+	OPT_REQUIRE_CLAIM,
+	OPT_FRAME,
+	OPT_TOKEN,
+	OPT_CLAIM,
+	OPT_CACHE_SIZE,
+	OPT_CACHE_BYTES,
+	OPT_THREADS,
+	OPT_LOG_LEVEL,
+	OPT_LOG_FORMAT,
+	OPT_METRICS,
+	OPT_CONFIG,
+	OPT_HELP,
 	OPT_VERSION,
 };
 
 static const struct option long_opts[] = {
-	{"listen", required_argument, NULL, OPT_LISTEN},
-	{"jwks-uri", required_argument, NULL, OPT_JWKS_URI},
-	{"jwks-file", required_argument, NULL, OPT_JWKS_FILE},
-	{"oidc-discovery", no_argument, NULL, OPT_OIDC},
-	{"cache-time", required_argument, NULL, OPT_CACHE_TIME},
-	{"fetch-timeout", required_argument, NULL, OPT_FETCH_TIMEOUT},
-	{"max-stale", required_argument, NULL, OPT_MAX_STALE},
-	{"refetch-interval", required_argument, NULL, OPT_REFETCH},
-	{"header", required_argument, NULL, OPT_HEADER},
-	{"prefix", required_argument, NULL, OPT_PREFIX},
-	{"clock-skew", required_argument, NULL, OPT_SKEW},
-	{"issuer", required_argument, NULL, OPT_ISSUER},
-	{"audience", required_argument, NULL, OPT_AUDIENCE},
-	{"require-expiration", no_argument, NULL, OPT_REQUIRE_EXP},
-	{"max-lifetime", required_argument, NULL, OPT_MAX_LIFETIME},
-	{"claim-to-var", required_argument, NULL, OPT_CLAIM_VAR},
-	{"require-claim", required_argument, NULL, OPT_REQUIRE_CLAIM},
-	{"max-frame-size", required_argument, NULL, OPT_FRAME},
-	{"max-token-size", required_argument, NULL, OPT_TOKEN},
-	{"max-claim-size", required_argument, NULL, OPT_CLAIM},
-	{"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
-	{"cache-bytes", required_argument, NULL, OPT_CACHE_BYTES},
-	{"threads", required_argument, NULL, OPT_THREADS},
-	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-	{"metrics", required_argument, NULL, OPT_METRICS},
-	{"config", required_argument, NULL, OPT_CONFIG},
-	{"help", no_argument, NULL, OPT_HELP},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{NULL, 0, NULL, 0},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"jwks-uri", required_argument, NULL, OPT_JWKS_URI},
+    {"jwks-file", required_argument, NULL, OPT_JWKS_FILE},
+    {"oidc-discovery", no_argument, NULL, OPT_OIDC},
+    {"cache-time", required_argument, NULL, OPT_CACHE_TIME},
+    {"fetch-timeout", required_argument, NULL, OPT_FETCH_TIMEOUT},
+    {"max-stale", required_argument, NULL, OPT_MAX_STALE},
+    {"refetch-interval", required_argument, NULL, OPT_REFETCH},
+    {"header", required_argument, NULL, OPT_HEADER},
+    {"prefix", required_argument, NULL, OPT_PREFIX},
+    {"clock-skew", required_argument, NULL, OPT_SKEW},
+    {"issuer", required_argument, NULL, OPT_ISSUER},
+    {"audience", required_argument, NULL, OPT_AUDIENCE},
+    {"require-expiration", no_argument, NULL, OPT_REQUIRE_EXP},
+    {"max-lifetime", required_argument, NULL, OPT_MAX_LIFETIME},
+    {"claim-to-var", required_argument, NULL, OPT_CLAIM_VAR},
+    {"require-claim", required_argument, NULL, OPT_REQUIRE_CLAIM},
+    {"max-frame-size", required_argument, NULL, OPT_FRAME},
+    {"max-token-size", required_argument, NULL, OPT_TOKEN},
+    {"max-claim-size", required_argument, NULL, OPT_CLAIM},
+    {"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
+    {"cache-bytes", required_argument, NULL, OPT_CACHE_BYTES},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"metrics", required_argument, NULL, OPT_METRICS},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 void config_usage(FILE *out)
@@ -123,8 +146,7 @@ void config_usage(FILE *out)
 	      out);
 }
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -285,7 +307,8 @@ static int add_source(struct provider *p, enum source_kind kind, const char *nam
 	if (!is_token(name) || len > 100)
 		return fail(err, errlen, "%s: \"%s\" is not a valid name", where, name);
 	if (p->n_sources == CONFIG_MAX_SOURCES)
-		return fail(err, errlen, "%s: too many token locations (at most %d)", where, CONFIG_MAX_SOURCES);
+		return fail(err, errlen, "%s: too many token locations (at most %d)", where,
+		            CONFIG_MAX_SOURCES);
 	s = &p->sources[p->n_sources];
 	s->kind = kind;
 	s->name = xstrdup(name, &oom);
@@ -327,7 +350,8 @@ static int add_export(struct provider *p, const char *claim, const char *var, co
 	for (char *c = e->var; *c; c++)
 		*c = *c == '-' ? '_' : (char)tolower((unsigned char)*c);
 	if (!is_var_name(e->var)) {
-		fail(err, errlen, "%s: \"%s\" does not make a variable name ([A-Za-z0-9._-], at most %d bytes)", where,
+		fail(err, errlen,
+		     "%s: \"%s\" does not make a variable name ([A-Za-z0-9._-], at most %d bytes)", where,
 		     var, CONFIG_MAX_VAR_NAME);
 		free(e->claim);
 		free(e->var);
@@ -371,7 +395,8 @@ static int provider_finish(struct provider *p, const char *where, char *err, siz
 			return fail(err, errlen, "%s: OIDC discovery needs an issuer", where);
 		why = check_url(p->issuer);
 		if (why)
-			return fail(err, errlen, "%s: the issuer must be an http(s) URL for OIDC discovery: %s", where,
+			return fail(err, errlen,
+			            "%s: the issuer must be an http(s) URL for OIDC discovery: %s", where,
 			            why);
 	}
 	if ((double)p->fetch_timeout_ms / 1000.0 > p->cache_time_s)
@@ -439,7 +464,8 @@ static int only_fields(json_t *obj, const char *path, const char *const *allowed
 	const char *key;
 	json_t *val;
 
-	json_object_foreach(obj, key, val) {
+	json_object_foreach(obj, key, val)
+	{
 		const char *const *a;
 
 		for (a = allowed; *a && strcmp(*a, key) != 0; a++)
@@ -456,7 +482,8 @@ static int get_string(json_t *obj, const char *key, const char *path, const char
 
 	if (!v)
 		return 0;
-	if (!json_is_string(v) || json_string_length(v) == 0 || strlen(json_string_value(v)) != json_string_length(v))
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    strlen(json_string_value(v)) != json_string_length(v))
 		return fail(j->err, j->errlen, "%s.%s: expected a non-empty string", path, key);
 	*out = json_string_value(v);
 	return 1;
@@ -490,7 +517,8 @@ static int get_uint(json_t *obj, const char *key, const char *path, uint64_t min
 }
 
 /* Durations as protobuf JSON writes them ("300s", "0.5s") or a number of seconds. */
-static int get_duration(json_t *obj, const char *key, const char *path, double max, double *out, struct jctx *j)
+static int get_duration(json_t *obj, const char *key, const char *path, double max, double *out,
+                        struct jctx *j)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -586,7 +614,8 @@ static int parse_sources(json_t *po, const char *path, struct provider *p, struc
 
 	if (get_array(po, "from_headers", path, &arr, j) < 0)
 		return -1;
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		const char *name = NULL, *prefix = "";
 
 		snprintf(where, sizeof(where), "%s.from_headers[%zu]", path, i);
@@ -612,12 +641,13 @@ static int parse_sources(json_t *po, const char *path, struct provider *p, struc
 		arr = NULL;
 		if (get_array(po, key, path, &arr, j) < 0)
 			return -1;
-		json_array_foreach(arr, i, v) {
+		json_array_foreach(arr, i, v)
+		{
 			snprintf(where, sizeof(where), "%s.%s[%zu]", path, key, i);
 			if (!json_is_string(v))
 				return fail(j->err, j->errlen, "%s: expected a string", where);
-			if (add_source(p, k == 0 ? SOURCE_PARAM : SOURCE_COOKIE, json_string_value(v), NULL, where,
-			               j->err, j->errlen) < 0)
+			if (add_source(p, k == 0 ? SOURCE_PARAM : SOURCE_COOKIE, json_string_value(v), NULL,
+			               where, j->err, j->errlen) < 0)
 				return -1;
 		}
 	}
@@ -634,7 +664,8 @@ static int parse_claims(json_t *po, const char *path, struct provider *p, struct
 
 	if (get_array(po, "claim_to_headers", path, &arr, j) < 0)
 		return -1;
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		const char *h = NULL, *c = NULL;
 
 		snprintf(where, sizeof(where), "%s.claim_to_headers[%zu]", path, i);
@@ -651,7 +682,8 @@ static int parse_claims(json_t *po, const char *path, struct provider *p, struct
 	arr = NULL;
 	if (get_array(po, "required_claims", path, &arr, j) < 0)
 		return -1;
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		const char *n = NULL, *val = NULL;
 
 		snprintf(where, sizeof(where), "%s.required_claims[%zu]", path, i);
@@ -670,10 +702,21 @@ static int parse_claims(json_t *po, const char *path, struct provider *p, struct
 
 static int parse_provider(const char *name, json_t *po, struct provider *p, struct jctx *j)
 {
-	static const char *const fields[] = {
-		"issuer", "audiences", "remote_jwks", "local_jwks", "oidc_discovery", "from_headers",
-		"from_params", "from_cookies", "clock_skew_seconds", "require_expiration", "max_lifetime",
-		"claim_to_headers", "required_claims", "forward", NULL};
+	static const char *const fields[] = {"issuer",
+	                                     "audiences",
+	                                     "remote_jwks",
+	                                     "local_jwks",
+	                                     "oidc_discovery",
+	                                     "from_headers",
+	                                     "from_params",
+	                                     "from_cookies",
+	                                     "clock_skew_seconds",
+	                                     "require_expiration",
+	                                     "max_lifetime",
+	                                     "claim_to_headers",
+	                                     "required_claims",
+	                                     "forward",
+	                                     NULL};
 	char path[200];
 	const char *iss = NULL, *file = NULL;
 	json_t *obj = NULL, *arr = NULL, *v;
@@ -686,7 +729,8 @@ static int parse_provider(const char *name, json_t *po, struct provider *p, stru
 	if (!json_is_object(po))
 		return fail(j->err, j->errlen, "%s: expected an object", path);
 	if (strlen(name) > 64 || !is_var_name(name))
-		return fail(j->err, j->errlen, "%s: provider names use [A-Za-z0-9._], at most 64 bytes", path);
+		return fail(j->err, j->errlen, "%s: provider names use [A-Za-z0-9._], at most 64 bytes",
+		            path);
 	if (only_fields(po, path, fields, j) < 0)
 		return -1;
 	p->name = xstrdup(name, &oom);
@@ -695,11 +739,14 @@ static int parse_provider(const char *name, json_t *po, struct provider *p, stru
 	p->issuer = xstrdup(iss, &oom);
 	if (get_array(po, "audiences", path, &arr, j) < 0)
 		return -1;
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		if (!json_is_string(v) || json_string_length(v) == 0)
-			return fail(j->err, j->errlen, "%s.audiences[%zu]: expected a non-empty string", path, i);
+			return fail(j->err, j->errlen, "%s.audiences[%zu]: expected a non-empty string", path,
+			            i);
 		if (p->n_audiences == CONFIG_MAX_AUDIENCES)
-			return fail(j->err, j->errlen, "%s.audiences: at most %d", path, CONFIG_MAX_AUDIENCES);
+			return fail(j->err, j->errlen, "%s.audiences: at most %d", path,
+			            CONFIG_MAX_AUDIENCES);
 		p->audiences[p->n_audiences++] = xstrdup(json_string_value(v), &oom);
 	}
 	if (get_object(po, "remote_jwks", path, &obj, j) < 0)
@@ -731,7 +778,8 @@ static int parse_provider(const char *name, json_t *po, struct provider *p, stru
 		return -1;
 	if (forward)
 		return fail(j->err, j->errlen,
-		            "%s.forward: not supported: HAProxy removes the token header (conf/haproxy.cfg)", path);
+		            "%s.forward: not supported: HAProxy removes the token header (conf/haproxy.cfg)",
+		            path);
 	if (get_uint(po, "clock_skew_seconds", path, 0, 86400, &u, j) < 0)
 		return -1;
 	if (json_object_get(po, "clock_skew_seconds"))
@@ -781,7 +829,8 @@ static int parse_agent_fields(json_t *root, struct config *cfg, struct jctx *j)
 		return -1;
 	if (s && parse_hostport(s, cfg->metrics_host, sizeof(cfg->metrics_host), cfg->metrics_port,
 	                        sizeof(cfg->metrics_port)) < 0)
-		return fail(j->err, j->errlen, "metrics: expected ADDR:PORT or [IPv6]:PORT with port 1-65535");
+		return fail(j->err, j->errlen,
+		            "metrics: expected ADDR:PORT or [IPv6]:PORT with port 1-65535");
 	if (get_uint(root, "threads", "", 1, 64, &u, j) < 0)
 		return -1;
 	if (json_object_get(root, "threads"))
@@ -807,9 +856,9 @@ static int parse_agent_fields(json_t *root, struct config *cfg, struct jctx *j)
 
 static int load_file(const char *file, struct config *cfg, char *err, size_t errlen)
 {
-	static const char *const fields[] = {"listen", "threads", "log_level", "log_format", "metrics", "max_frame_size",
-	                                     "max_token_size", "max_claim_size", "jwt_cache_size",
-	                                     "providers", NULL};
+	static const char *const fields[] = {
+	    "listen",         "threads",        "log_level",      "log_format", "metrics", "max_frame_size",
+	    "max_token_size", "max_claim_size", "jwt_cache_size", "providers",  NULL};
 	struct jctx j = {err, errlen};
 	json_error_t je;
 	json_t *root, *providers, *po;
@@ -835,7 +884,8 @@ static int load_file(const char *file, struct config *cfg, char *err, size_t err
 		fail(err, errlen, "providers: at most %d", CONFIG_MAX_PROVIDERS);
 		goto out;
 	}
-	json_object_foreach(providers, name, po) {
+	json_object_foreach(providers, name, po)
+	{
 		struct provider *p = &cfg->providers[cfg->n_providers++];
 
 		provider_defaults(p);
@@ -988,7 +1038,8 @@ static int apply_agent_opt(struct config *cfg, int opt, const char *flag, const 
 	switch (opt) {
 	case OPT_LISTEN:
 		if (parse_listen(arg, cfg) < 0)
-			return fail(err, errlen, "%s: expected ADDR:PORT or [IPv6]:PORT with port 1-65535", flag);
+			return fail(err, errlen, "%s: expected ADDR:PORT or [IPv6]:PORT with port 1-65535",
+			            flag);
 		break;
 	case OPT_FRAME:
 		if (parse_u64(arg, SPOP_MIN_FRAME_SIZE, 1048576, &u) < 0)
@@ -1033,7 +1084,8 @@ static int apply_agent_opt(struct config *cfg, int opt, const char *flag, const 
 	case OPT_METRICS:
 		if (parse_hostport(arg, cfg->metrics_host, sizeof(cfg->metrics_host), cfg->metrics_port,
 		                   sizeof(cfg->metrics_port)) < 0)
-			return fail(err, errlen, "%s: expected ADDR:PORT or [IPv6]:PORT with port 1-65535", flag);
+			return fail(err, errlen, "%s: expected ADDR:PORT or [IPv6]:PORT with port 1-65535",
+			            flag);
 		break;
 	default:
 		return 1; /* not an agent option */
@@ -1106,7 +1158,9 @@ enum config_result config_parse(int argc, char **argv, struct config *cfg, char 
 		return fail(err, errlen, "%s: unexpected argument", argv[optind]), CONFIG_ERROR;
 	if (cfg->config_file) {
 		if (provider_flags)
-			return fail(err, errlen, "--config: provider flags (--jwks-uri, --issuer, ...) belong in the file"),
+			return fail(
+			           err, errlen,
+			           "--config: provider flags (--jwks-uri, --issuer, ...) belong in the file"),
 			       CONFIG_ERROR;
 		config_free(cfg);
 		return load_file(cfg->config_file, cfg, err, errlen) < 0 ? CONFIG_ERROR : CONFIG_OK;

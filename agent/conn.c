@@ -21,14 +21,14 @@
 
 enum conn_state { CONN_HELLO, CONN_RUNNING, CONN_CLOSING };
 
-#define COUNT(c, field)                                                                                           \
-	do {                                                                                                      \
-		if ((c)->w->metrics)                                                                              \
-			metric_inc(&(c)->w->metrics->field);                                                      \
+#define COUNT(c, field)                                                                                      \
+	do {                                                                                                 \
+		if ((c)->w->metrics)                                                                         \
+			metric_inc(&(c)->w->metrics->field);                                                 \
 	} while (0)
 
 struct req {
-	struct vreq v;                  /* first: verify.c hands it back */
+	struct vreq v; /* first: verify.c hands it back */
 	struct conn *c;
 	uint64_t sid, fid;
 	ev_tstamp t0;
@@ -44,7 +44,7 @@ struct conn {
 	bool draining;
 	bool healthcheck;
 	bool pipelining;
-	uint32_t max_frame;             /* negotiated; before HELLO, our own maximum */
+	uint32_t max_frame; /* negotiated; before HELLO, our own maximum */
 	uint8_t *in;
 	size_t in_len, in_cap;
 	uint8_t *out;
@@ -199,9 +199,12 @@ static void log_verdict(const struct req *r, ev_tstamp now)
 		return;
 	log_event(LOG_DEBUG, "verdict",
 	          "sid=%llu fid=%llu valid=%s status=%s cached=%s alg=%s kid=%s sub=%s reason=\"%s\" us=%.0f",
-	          (unsigned long long)r->sid, (unsigned long long)r->fid, v->status == JWT_OK ? "true" : "false",
-	          jwt_status_name(v->status), v->cached ? "true" : "false",
-	          v->has_jwt && v->jwt.alg_name ? v->jwt.alg_name : v->alg ? v->alg : "-",
+	          (unsigned long long)r->sid, (unsigned long long)r->fid,
+	          v->status == JWT_OK ? "true" : "false", jwt_status_name(v->status),
+	          v->cached ? "true" : "false",
+	          v->has_jwt && v->jwt.alg_name ? v->jwt.alg_name
+	          : v->alg                      ? v->alg
+	                                        : "-",
 	          log_quote(kid, k, strlen(k)), log_quote(sub, s, strlen(s)), jwt_status_str(v->status),
 	          (now - r->t0) * 1e6);
 }
@@ -392,7 +395,8 @@ static void handle_notify(struct conn *c, const struct spop_frame *f)
 		return;
 	}
 	if (!found)
-		log_event(LOG_WARN, "notify_without_check_jwt", "fd=%d sid=%llu", c->fd, (unsigned long long)f->sid);
+		log_event(LOG_WARN, "notify_without_check_jwt", "fd=%d sid=%llu", c->fd,
+		          (unsigned long long)f->sid);
 	r = req_alloc(c->w);
 	if (!r) {
 		conn_fail(c, SPOP_ERR_RES);
@@ -466,7 +470,7 @@ static void process_input(struct conn *c)
 		if (n == 0)
 			break;
 		if (n < 0) {
-			conn_fail(c, (enum spop_status)-n);
+			conn_fail(c, (enum spop_status) - n);
 			break;
 		}
 		off += (size_t)n;

@@ -14,11 +14,12 @@
 struct fetcher;
 
 struct fetch_result {
-	int ok;                 /* 1: HTTP 200 and body within the cap */
-	long http_code;         /* 0 if no HTTP answer */
-	const char *body;       /* NUL-terminated copy, valid during the callback only */
+	int ok;           /* 1: HTTP 200 and body within the cap */
+	long http_code;   /* 0 if no HTTP answer */
+	const char *body; /* NUL-terminated copy, valid during the callback only */
 	size_t body_len;
-	const char *error;      /* short reason when !ok: "timeout", "HTTP 500", "body over 1048576 bytes", curl's text ... */
+	const char *error; /* short reason when !ok: "timeout", "HTTP 500", "body over 1048576 bytes", curl's
+	                      text ... */
 };
 
 typedef void (*fetch_cb)(void *arg, const struct fetch_result *res);

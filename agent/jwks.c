@@ -43,9 +43,9 @@
 #include "status.h"
 
 #define JWKS_MAX_JSON_DEPTH 32
-#define JWK_RSA_MIN_BITS 2048
-#define JWK_RSA_MAX_BITS 8192
-#define JWK_MAX_FIELD 2048              /* base64url chars of n, x, y, k: 8192-bit n is 1366 */
+#define JWK_RSA_MIN_BITS    2048
+#define JWK_RSA_MAX_BITS    8192
+#define JWK_MAX_FIELD       2048 /* base64url chars of n, x, y, k: 8192-bit n is 1366 */
 
 /* JVL StructUtils::GetString: 0 string (*out set), 1 missing, 2 wrong type. */
 static int jwk_get_string(const json_t *obj, const char *key, const char **out)
@@ -105,9 +105,9 @@ static EVP_PKEY *jwk_fromdata(const char *type, OSSL_PARAM_BLD *bld)
  * probability. Wycheproof json_web_key tc 7. */
 static bool jwk_rsa_is_roca(const BIGNUM *n)
 {
-	static const unsigned primes[] = { 3,  5,  7,  11, 13, 17, 19, 23, 29, 31, 37, 41, 43,
-	                                   47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103,
-	                                   107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167 };
+	static const unsigned primes[] = {3,   5,   7,   11,  13,  17,  19,  23,  29,  31,  37,  41,  43,
+	                                  47,  53,  59,  61,  67,  71,  73,  79,  83,  89,  97,  101, 103,
+	                                  107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167};
 	size_t i;
 
 	for (i = 0; i < sizeof(primes) / sizeof(primes[0]); i++) {
@@ -197,13 +197,13 @@ out:
 
 static const struct {
 	const char *crv;
-	const char *group;              /* OpenSSL group name */
+	const char *group; /* OpenSSL group name */
 	enum jws_alg alg;
 	int bits;
 } jwk_curves[] = {
-	{ "P-256", "prime256v1", JWS_ES256, 256 },
-	{ "P-384", "secp384r1", JWS_ES384, 384 },
-	{ "P-521", "secp521r1", JWS_ES512, 521 },
+    {"P-256", "prime256v1", JWS_ES256, 256},
+    {"P-384", "secp384r1", JWS_ES384, 384},
+    {"P-521", "secp521r1", JWS_ES512, 521},
 };
 
 /* JVL extractJwkFromJwkEC + createEcKeyFromJwkEC. */
@@ -277,12 +277,13 @@ static enum jwt_status jwk_parse_ec(const json_t *obj, const char *alg_name, str
 	if (x_len == 0 || y_len == 0 || (size_t)x_len > clen || (size_t)y_len > clen)
 		goto out;
 	memset(pub, 0, sizeof(pub));
-	pub[0] = 0x04;                  /* SEC 1 uncompressed point */
+	pub[0] = 0x04; /* SEC 1 uncompressed point */
 	memcpy(pub + 1 + clen - (size_t)x_len, x, (size_t)x_len);
 	memcpy(pub + 1 + 2 * clen - (size_t)y_len, y, (size_t)y_len);
 	st = JWKS_EC_CREATE_KEY_FAIL;
 	bld = OSSL_PARAM_BLD_new();
-	if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, jwk_curves[c].group, 0) ||
+	if (!bld ||
+	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, jwk_curves[c].group, 0) ||
 	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, 1 + 2 * clen))
 		goto out;
 	/* decoding the point checks it is on the curve; public_check adds the
@@ -388,9 +389,8 @@ static bool jwk_usable_for_verify(const json_t *obj)
 		return true;
 	if (!json_is_array(ops))
 		return false;
-	json_array_foreach(ops, i, op)
-		if (json_is_string(op) && strcmp(json_string_value(op), "verify") == 0)
-			return true;
+	json_array_foreach(ops, i, op) if (json_is_string(op) &&
+	                                   strcmp(json_string_value(op), "verify") == 0) return true;
 	return false;
 }
 
@@ -545,8 +545,8 @@ enum jwt_status jwks_parse(const char *json, size_t len, struct jwks **out, char
 	if (err && n_entries > JWKS_MAX_KEYS) {
 		size_t used = strlen(err);
 
-		snprintf(err + used, errlen - used, "%s%zu key(s) beyond the first %u ignored", used ? "; " : "",
-		         n_entries - JWKS_MAX_KEYS, JWKS_MAX_KEYS);
+		snprintf(err + used, errlen - used, "%s%zu key(s) beyond the first %u ignored",
+		         used ? "; " : "", n_entries - JWKS_MAX_KEYS, JWKS_MAX_KEYS);
 	}
 	if (set->n_keys == 0) {
 		st = first != JWT_OK ? first : JWKS_NO_VALID_KEYS;

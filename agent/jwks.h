@@ -16,26 +16,26 @@
 #include "jwt.h"
 #include "status.h"
 
-#define JWKS_MAX_KEYS 64u
+#define JWKS_MAX_KEYS  64u
 #define JWKS_MAX_BYTES (1024u * 1024u)
 
 enum jwk_kty { JWK_KTY_RSA = 1, JWK_KTY_EC, JWK_KTY_OKP, JWK_KTY_OCT };
 
 struct jwk {
 	enum jwk_kty kty;
-	char *kid;                      /* NULL if absent */
-	enum jws_alg alg;               /* JWS_ALG_NONE if the key has no "alg" */
-	EVP_PKEY *pkey;                 /* RSA, EC, OKP */
-	uint8_t *secret;                /* oct */
+	char *kid;        /* NULL if absent */
+	enum jws_alg alg; /* JWS_ALG_NONE if the key has no "alg" */
+	EVP_PKEY *pkey;   /* RSA, EC, OKP */
+	uint8_t *secret;  /* oct */
 	size_t secret_len;
-	int bits;                       /* RSA modulus / EC field size in bits */
+	int bits; /* RSA modulus / EC field size in bits */
 };
 
 struct jwks {
-	atomic_int refcount;            /* jwks_ref/jwks_unref only */
+	atomic_int refcount; /* jwks_ref/jwks_unref only */
 	size_t n_keys;
 	struct jwk *keys;
-	uint64_t generation;            /* set by the owner when published; 0 for parsed sets */
+	uint64_t generation; /* set by the owner when published; 0 for parsed sets */
 };
 
 /* Parses a JWK Set document (<len> bytes). Keys that do not parse, keys not

@@ -46,23 +46,16 @@ enum jws_family { FAM_NONE, FAM_RS, FAM_PS, FAM_ES, FAM_HS, FAM_ED };
 static const struct {
 	const char *name;
 	enum jws_family fam;
-	int hash_bits;                  /* SHA-2 size; 0 for EdDSA */
-	int ec_bits;                    /* curve of ES* (P-521 for ES512) */
+	int hash_bits; /* SHA-2 size; 0 for EdDSA */
+	int ec_bits;   /* curve of ES* (P-521 for ES512) */
 } jws_algs[JWS_ALG_COUNT] = {
-	[JWS_ALG_NONE] = { "none", FAM_NONE, 0, 0 },
-	[JWS_RS256] = { "RS256", FAM_RS, 256, 0 },
-	[JWS_RS384] = { "RS384", FAM_RS, 384, 0 },
-	[JWS_RS512] = { "RS512", FAM_RS, 512, 0 },
-	[JWS_PS256] = { "PS256", FAM_PS, 256, 0 },
-	[JWS_PS384] = { "PS384", FAM_PS, 384, 0 },
-	[JWS_PS512] = { "PS512", FAM_PS, 512, 0 },
-	[JWS_ES256] = { "ES256", FAM_ES, 256, 256 },
-	[JWS_ES384] = { "ES384", FAM_ES, 384, 384 },
-	[JWS_ES512] = { "ES512", FAM_ES, 512, 521 },
-	[JWS_HS256] = { "HS256", FAM_HS, 256, 0 },
-	[JWS_HS384] = { "HS384", FAM_HS, 384, 0 },
-	[JWS_HS512] = { "HS512", FAM_HS, 512, 0 },
-	[JWS_EDDSA] = { "EdDSA", FAM_ED, 0, 0 },
+    [JWS_ALG_NONE] = {"none", FAM_NONE, 0, 0}, [JWS_RS256] = {"RS256", FAM_RS, 256, 0},
+    [JWS_RS384] = {"RS384", FAM_RS, 384, 0},   [JWS_RS512] = {"RS512", FAM_RS, 512, 0},
+    [JWS_PS256] = {"PS256", FAM_PS, 256, 0},   [JWS_PS384] = {"PS384", FAM_PS, 384, 0},
+    [JWS_PS512] = {"PS512", FAM_PS, 512, 0},   [JWS_ES256] = {"ES256", FAM_ES, 256, 256},
+    [JWS_ES384] = {"ES384", FAM_ES, 384, 384}, [JWS_ES512] = {"ES512", FAM_ES, 512, 521},
+    [JWS_HS256] = {"HS256", FAM_HS, 256, 0},   [JWS_HS384] = {"HS384", FAM_HS, 384, 0},
+    [JWS_HS512] = {"HS512", FAM_HS, 512, 0},   [JWS_EDDSA] = {"EdDSA", FAM_ED, 0, 0},
 };
 
 enum jws_alg jws_alg_from_name(const char *name)
@@ -172,7 +165,8 @@ static json_t *jwt_json_object(const uint8_t *buf, size_t len)
 		return NULL;
 	j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &err);
 	if (!j && json_error_code(&err) == json_error_numeric_overflow)
-		j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &err);
+		j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL,
+		               &err);
 	if (j && !json_is_object(j)) {
 		json_decref(j);
 		j = NULL;
@@ -464,7 +458,7 @@ static int jws_evp_verify(EVP_PKEY *pkey, const EVP_MD *md, int pad, const uint8
                           const uint8_t *sig, size_t sig_len)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	EVP_PKEY_CTX *pctx = NULL;      /* belongs to <ctx>: never freed here */
+	EVP_PKEY_CTX *pctx = NULL; /* belongs to <ctx>: never freed here */
 	int ret = 0;
 
 	if (!ctx || EVP_DigestVerifyInit(ctx, &pctx, md, NULL, pkey) != 1)
@@ -493,7 +487,7 @@ out:
 static int jws_ecdsa_verify(EVP_PKEY *pkey, const EVP_MD *md, size_t clen, const uint8_t *msg, size_t msg_len,
                             const uint8_t *sig, size_t sig_len)
 {
-	uint8_t der[2 * (66 + 3) + 4];  /* SEQUENCE of two INTEGERs of <= 67 bytes */
+	uint8_t der[2 * (66 + 3) + 4]; /* SEQUENCE of two INTEGERs of <= 67 bytes */
 	ECDSA_SIG *es = NULL;
 	BIGNUM *r = NULL, *s = NULL;
 	unsigned char *p = der;
@@ -506,7 +500,7 @@ static int jws_ecdsa_verify(EVP_PKEY *pkey, const EVP_MD *md, size_t clen, const
 	s = BN_bin2bn(sig + clen, (int)clen, NULL);
 	if (!es || !r || !s || ECDSA_SIG_set0(es, r, s) != 1)
 		goto out;
-	r = s = NULL;                   /* owned by <es> now */
+	r = s = NULL; /* owned by <es> now */
 	/* size first: i2d_ECDSA_SIG writes without a bound */
 	der_len = i2d_ECDSA_SIG(es, NULL);
 	if (der_len <= 0 || (size_t)der_len > sizeof(der))
@@ -526,7 +520,8 @@ out:
 static int jws_hmac_verify(enum jws_alg alg, const struct jwk *key, const uint8_t *msg, size_t msg_len,
                            const uint8_t *sig, size_t sig_len)
 {
-	static const char *const digest[] = { [256 / 128] = "SHA256", [384 / 128] = "SHA384", [512 / 128] = "SHA512" };
+	static const char *const digest[] = {
+	    [256 / 128] = "SHA256", [384 / 128] = "SHA384", [512 / 128] = "SHA512"};
 	size_t dlen = (size_t)jws_algs[alg].hash_bits / 8, out_len = 0;
 	uint8_t mac[EVP_MAX_MD_SIZE];
 	int ret = 0;
@@ -571,7 +566,8 @@ int jws_verify_raw(enum jws_alg alg, const struct jwk *key, const uint8_t *msg, 
 		/* ES512 is P-521, not "any curve with SHA-512" */
 		if (key->kty != JWK_KTY_EC || !key->pkey || key->bits != jws_algs[alg].ec_bits)
 			break;
-		ret = jws_ecdsa_verify(key->pkey, md, ((size_t)key->bits + 7) / 8, msg, msg_len, sig, sig_len);
+		ret =
+		    jws_ecdsa_verify(key->pkey, md, ((size_t)key->bits + 7) / 8, msg, msg_len, sig, sig_len);
 		break;
 	case FAM_HS:
 		if (key->kty != JWK_KTY_OCT)

@@ -20,17 +20,25 @@ struct jwks;
 struct jwk;
 
 enum jws_alg {
-	JWS_ALG_NONE = 0,               /* unset/unsupported; never verifies */
-	JWS_RS256, JWS_RS384, JWS_RS512,
-	JWS_PS256, JWS_PS384, JWS_PS512,
-	JWS_ES256, JWS_ES384, JWS_ES512,
-	JWS_HS256, JWS_HS384, JWS_HS512,
+	JWS_ALG_NONE = 0, /* unset/unsupported; never verifies */
+	JWS_RS256,
+	JWS_RS384,
+	JWS_RS512,
+	JWS_PS256,
+	JWS_PS384,
+	JWS_PS512,
+	JWS_ES256,
+	JWS_ES384,
+	JWS_ES512,
+	JWS_HS256,
+	JWS_HS384,
+	JWS_HS512,
 	JWS_EDDSA,
 	JWS_ALG_COUNT,
 };
 
-#define JWT_MAX_TOKEN_LEN 8192u       /* default cap on the compact token */
-#define JWT_MAX_AUD 16u
+#define JWT_MAX_TOKEN_LEN 8192u /* default cap on the compact token */
+#define JWT_MAX_AUD       16u
 
 /* A parsed token. Strings point into the JSON trees (valid until jwt_free).
  * Payload numbers are jansson integers, except that when some integer in the
@@ -38,19 +46,19 @@ enum jws_alg {
  * JSON_DECODE_INT_AS_REAL (JVL reads every number as a double): use
  * json_number_value() on claims. */
 struct jwt {
-	json_t *header;                 /* owned */
-	json_t *payload;                /* owned */
+	json_t *header;  /* owned */
+	json_t *payload; /* owned */
 	enum jws_alg alg;
-	const char *alg_name;           /* as in the token */
-	const char *kid;                /* NULL if absent */
-	const char *iss;                /* NULL if absent */
-	const char *sub;                /* NULL if absent */
-	uint64_t exp, nbf, iat;         /* 0 if absent */
+	const char *alg_name;   /* as in the token */
+	const char *kid;        /* NULL if absent */
+	const char *iss;        /* NULL if absent */
+	const char *sub;        /* NULL if absent */
+	uint64_t exp, nbf, iat; /* 0 if absent */
 	size_t n_aud;
 	const char *aud[JWT_MAX_AUD];
-	const char *signing_input;      /* "header.payload" as received, not owned */
+	const char *signing_input; /* "header.payload" as received, not owned */
 	size_t signing_input_len;
-	uint8_t *sig;                   /* decoded signature, owned */
+	uint8_t *sig; /* decoded signature, owned */
 	size_t sig_len;
 };
 

@@ -418,8 +418,8 @@ static void discovery_done(void *arg, const struct fetch_result *res)
 	}
 	free(k->uri);
 	k->uri = uri;
-	log_event(LOG_INFO, "oidc_discovered", "issuer=%s jwks_uri=%s",
-	          log_quote_url(qi, k->issuer), log_quote_url(qu, uri));
+	log_event(LOG_INFO, "oidc_discovered", "issuer=%s jwks_uri=%s", log_quote_url(qi, k->issuer),
+	          log_quote_url(qu, uri));
 	if (start_jwks_fetch(k) != 0) {
 		k->is_fetching = false;
 		jwks_failed(k, "fetch could not start");

@@ -44,10 +44,10 @@ static size_t kv_to_json(const char *in, size_t len, char *out, size_t room)
 	size_t n = 0;
 	int first = 1;
 
-#define EMIT(c)                                                                                                   \
-	do {                                                                                                      \
-		if (n + 1 < room)                                                                                 \
-			out[n++] = (c);                                                                           \
+#define EMIT(c)                                                                                              \
+	do {                                                                                                 \
+		if (n + 1 < room)                                                                            \
+			out[n++] = (c);                                                                      \
 	} while (0)
 	EMIT('{');
 	while (p < end) {

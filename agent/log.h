@@ -19,8 +19,8 @@ void log_set_json(int on);
 int log_level_parse(const char *s);
 
 /* Writes "ts=... level=... event=<event> <fmt...>\n" in one write(). */
-__attribute__((format(printf, 3, 4)))
-void log_event(enum log_level level, const char *event, const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void log_event(enum log_level level, const char *event, const char *fmt,
+                                                     ...);
 
 #define LOG_QUOTE_MAX 256 /* bytes of input kept by log_quote */
 

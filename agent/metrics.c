@@ -45,8 +45,7 @@ struct out {
 	int oom;
 };
 
-__attribute__((format(printf, 2, 3)))
-static void put(struct out *o, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -75,12 +74,12 @@ static void put(struct out *o, const char *fmt, ...)
 	}
 }
 
-#define SUM(field)                                                                                                \
-	({                                                                                                        \
-		unsigned long long _s = 0;                                                                        \
-		for (unsigned _i = 0; _i < n; _i++)                                                               \
-			_s += atomic_load_explicit(&w[_i]->field, memory_order_relaxed);                         \
-		_s;                                                                                               \
+#define SUM(field)                                                                                           \
+	({                                                                                                   \
+		unsigned long long _s = 0;                                                                   \
+		for (unsigned _i = 0; _i < n; _i++)                                                          \
+			_s += atomic_load_explicit(&w[_i]->field, memory_order_relaxed);                     \
+		_s;                                                                                          \
 	})
 
 static void render_counter(struct out *o, const char *name, const char *help, unsigned long long v)
@@ -106,16 +105,19 @@ char *metrics_render(const struct config *cfg, struct worker_metrics *const *w, 
 		/* Statuses never produced stay out, except the ones every
 		 * dashboard wants to see at zero. */
 		if (v || i == JWT_OK || i == JWT_MISSED || i == JWT_VERIFICATION_FAIL || i == JWKS_FETCH_FAIL)
-			put(&o, "spoajwt_verdicts_total{status=\"%s\"} %llu\n", jwt_status_name((enum jwt_status)i), v);
+			put(&o, "spoajwt_verdicts_total{status=\"%s\"} %llu\n",
+			    jwt_status_name((enum jwt_status)i), v);
 	}
 	render_counter(&o, "spoajwt_token_cache_hits_total", "Verified-token cache hits.", SUM(cache_hits));
-	render_counter(&o, "spoajwt_token_cache_misses_total", "Verified-token cache misses.", SUM(cache_misses));
-	put(&o, "# HELP spoajwt_jwks_fetches_total JWKS fetches by result.\n# TYPE spoajwt_jwks_fetches_total counter\n");
+	render_counter(&o, "spoajwt_token_cache_misses_total", "Verified-token cache misses.",
+	               SUM(cache_misses));
+	put(&o, "# HELP spoajwt_jwks_fetches_total JWKS fetches by result.\n# TYPE "
+	        "spoajwt_jwks_fetches_total counter\n");
 	for (size_t p = 0; p < cfg->n_providers; p++) {
-		put(&o, "spoajwt_jwks_fetches_total{provider=\"%s\",result=\"ok\"} %llu\n", cfg->providers[p].name,
-		    SUM(keys[p].fetch_ok));
-		put(&o, "spoajwt_jwks_fetches_total{provider=\"%s\",result=\"failed\"} %llu\n", cfg->providers[p].name,
-		    SUM(keys[p].fetch_failed));
+		put(&o, "spoajwt_jwks_fetches_total{provider=\"%s\",result=\"ok\"} %llu\n",
+		    cfg->providers[p].name, SUM(keys[p].fetch_ok));
+		put(&o, "spoajwt_jwks_fetches_total{provider=\"%s\",result=\"failed\"} %llu\n",
+		    cfg->providers[p].name, SUM(keys[p].fetch_failed));
 	}
 	put(&o, "# HELP spoajwt_jwks_age_seconds Age of the newest key set (-1: none yet).\n"
 	        "# TYPE spoajwt_jwks_age_seconds gauge\n");
@@ -123,20 +125,23 @@ char *metrics_render(const struct config *cfg, struct worker_metrics *const *w, 
 		unsigned long long newest = 0;
 
 		for (i = 0; i < n; i++) {
-			unsigned long long t = atomic_load_explicit(&w[i]->keys[p].last_ok_ms, memory_order_relaxed);
+			unsigned long long t =
+			    atomic_load_explicit(&w[i]->keys[p].last_ok_ms, memory_order_relaxed);
 
 			newest = t > newest ? t : newest;
 		}
 		put(&o, "spoajwt_jwks_age_seconds{provider=\"%s\"} %.3f\n", cfg->providers[p].name,
 		    newest ? (double)now.tv_sec + now.tv_nsec / 1e9 - (double)newest / 1000.0 : -1.0);
 	}
-	put(&o, "# HELP spoajwt_connections Open SPOP connections.\n# TYPE spoajwt_connections gauge\n"
-	        "spoajwt_connections %lld\n",
+	put(&o,
+	    "# HELP spoajwt_connections Open SPOP connections.\n# TYPE spoajwt_connections gauge\n"
+	    "spoajwt_connections %lld\n",
 	    (long long)SUM(conns_open));
 	render_counter(&o, "spoajwt_connections_total", "Accepted SPOP connections.", SUM(conns_total));
-	put(&o, "# HELP spoajwt_frames_total SPOP frames by type.\n# TYPE spoajwt_frames_total counter\n"
-	        "spoajwt_frames_total{type=\"haproxy-hello\"} %llu\nspoajwt_frames_total{type=\"notify\"} %llu\n"
-	        "spoajwt_frames_total{type=\"ack\"} %llu\n",
+	put(&o,
+	    "# HELP spoajwt_frames_total SPOP frames by type.\n# TYPE spoajwt_frames_total counter\n"
+	    "spoajwt_frames_total{type=\"haproxy-hello\"} %llu\nspoajwt_frames_total{type=\"notify\"} %llu\n"
+	    "spoajwt_frames_total{type=\"ack\"} %llu\n",
 	    SUM(hello_frames), SUM(notify_frames), SUM(ack_frames));
 	render_counter(&o, "spoajwt_healthchecks_total", "SPOP health checks answered.", SUM(healthchecks));
 	put(&o, "# HELP spoajwt_disconnects_total AGENT-DISCONNECT frames sent, by SPOP status.\n"
@@ -199,8 +204,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	return ret;
 }
 
-struct metrics_server *metrics_start(const struct config *cfg, struct worker_metrics *const *workers, unsigned n,
-                                     int *failed)
+struct metrics_server *metrics_start(const struct config *cfg, struct worker_metrics *const *workers,
+                                     unsigned n, int *failed)
 {
 	struct addrinfo hints = {0}, *res = NULL;
 	struct metrics_server *s;
@@ -225,13 +230,14 @@ struct metrics_server *metrics_start(const struct config *cfg, struct worker_met
 		s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
 		                                 (res->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 		                             0, NULL, NULL, answer, s, MHD_OPTION_SOCK_ADDR, res->ai_addr,
-		                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT,
-		                             (unsigned)10, MHD_OPTION_END);
+		                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+		                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
 	}
 	freeaddrinfo(res);
 	if (!s || !s->daemon) {
-		log_event(LOG_ERR, "metrics_failed", "flag=--metrics addr=%s port=%s reason=\"cannot listen\"",
-		          cfg->metrics_host, cfg->metrics_port);
+		log_event(LOG_ERR, "metrics_failed",
+		          "flag=--metrics addr=%s port=%s reason=\"cannot listen\"", cfg->metrics_host,
+		          cfg->metrics_port);
 		free(s);
 		return NULL;
 	}

@@ -19,7 +19,7 @@
 struct keys_metrics {
 	atomic_ulong fetch_ok;
 	atomic_ulong fetch_failed;
-	atomic_ullong last_ok_ms;       /* wall clock of the last good set, 0 = never */
+	atomic_ullong last_ok_ms; /* wall clock of the last good set, 0 = never */
 };
 
 struct worker_metrics {
@@ -28,7 +28,7 @@ struct worker_metrics {
 	atomic_long conns_open;
 	atomic_ulong conns_total;
 	atomic_ulong notify_frames, ack_frames, hello_frames, healthchecks;
-	atomic_ulong disconnects_sent[14]; /* by SPOP status 0..13 */
+	atomic_ulong disconnects_sent[14];             /* by SPOP status 0..13 */
 	atomic_ulong lat_buckets[METRICS_LAT_BUCKETS]; /* cumulative at scrape */
 	atomic_ulong lat_count;
 	atomic_ullong lat_sum_us;
@@ -47,8 +47,8 @@ struct metrics_server;
 
 /* Starts serving <n> worker blocks on cfg->metrics_addr; NULL when the
  * address is unset (not an error: *failed stays 0) or on failure (*failed 1). */
-struct metrics_server *metrics_start(const struct config *cfg, struct worker_metrics *const *workers, unsigned n,
-                                     int *failed);
+struct metrics_server *metrics_start(const struct config *cfg, struct worker_metrics *const *workers,
+                                     unsigned n, int *failed);
 void metrics_stop(struct metrics_server *s);
 /* After a reload: provider names come from <cfg> from now on. */
 void metrics_set_config(struct metrics_server *s, const struct config *cfg);

@@ -46,8 +46,8 @@ static int listen_on(const struct config *cfg)
 		errno = rc;
 	}
 	if (fd < 0)
-		log_event(LOG_ERR, "listen_failed", "flag=--listen addr=%s port=%s reason=\"%s\"", cfg->listen_host,
-		          cfg->listen_port, strerror(errno));
+		log_event(LOG_ERR, "listen_failed", "flag=--listen addr=%s port=%s reason=\"%s\"",
+		          cfg->listen_host, cfg->listen_port, strerror(errno));
 	freeaddrinfo(res);
 	return fd;
 }
@@ -61,13 +61,15 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 	for (i = 0; i < 64; i++) {
 		fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
 				log_event(LOG_WARN, "accept_failed", "reason=\"%s\"", strerror(errno));
 			return;
 		}
 		/* ACKs are small and latency matters more than packet count. */
 		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
-			log_event(LOG_DEBUG, "setsockopt_failed", "option=TCP_NODELAY reason=\"%s\"", strerror(errno));
+			log_event(LOG_DEBUG, "setsockopt_failed", "option=TCP_NODELAY reason=\"%s\"",
+			          strerror(errno));
 		conn_new(w, fd);
 	}
 }
@@ -116,25 +118,25 @@ static void on_stop(struct ev_loop *loop, ev_async *a, int revents)
 static bool same_keys(const struct provider *a, const struct provider *b)
 {
 #define SAME_STR(x) ((!a->x && !b->x) || (a->x && b->x && strcmp(a->x, b->x) == 0))
-	return strcmp(a->name, b->name) == 0 && SAME_STR(jwks_uri) && SAME_STR(jwks_file) && SAME_STR(issuer) &&
-	       a->oidc_discovery == b->oidc_discovery && a->cache_time_s == b->cache_time_s &&
-	       a->fetch_timeout_ms == b->fetch_timeout_ms && a->max_stale_s == b->max_stale_s &&
-	       a->refetch_interval_s == b->refetch_interval_s;
+	return strcmp(a->name, b->name) == 0 && SAME_STR(jwks_uri) && SAME_STR(jwks_file) &&
+	       SAME_STR(issuer) && a->oidc_discovery == b->oidc_discovery &&
+	       a->cache_time_s == b->cache_time_s && a->fetch_timeout_ms == b->fetch_timeout_ms &&
+	       a->max_stale_s == b->max_stale_s && a->refetch_interval_s == b->refetch_interval_s;
 #undef SAME_STR
 }
 
 static struct keys *new_keys(struct worker *w, const struct provider *p, size_t i)
 {
 	struct keys_conf kc = {
-		.uri = p->jwks_uri,
-		.file = p->jwks_file,
-		.issuer_discovery = p->oidc_discovery ? p->issuer : NULL,
-		.cache_time_s = p->cache_time_s,
-		.fetch_timeout_ms = p->fetch_timeout_ms,
-		.max_stale_s = p->max_stale_s,
-		.refetch_interval_s = p->refetch_interval_s,
-		.failed_retry_s = 1.0,
-		.metrics = w->metrics ? &w->metrics->keys[i] : NULL,
+	    .uri = p->jwks_uri,
+	    .file = p->jwks_file,
+	    .issuer_discovery = p->oidc_discovery ? p->issuer : NULL,
+	    .cache_time_s = p->cache_time_s,
+	    .fetch_timeout_ms = p->fetch_timeout_ms,
+	    .max_stale_s = p->max_stale_s,
+	    .refetch_interval_s = p->refetch_interval_s,
+	    .failed_retry_s = 1.0,
+	    .metrics = w->metrics ? &w->metrics->keys[i] : NULL,
 	};
 
 	return keys_new(w->loop, w->fetcher, &kc);
@@ -276,7 +278,7 @@ struct sigctx {
 	int argc;
 	char **argv;
 	const struct config *current;
-	struct config **old;            /* every reloaded config, freed at exit */
+	struct config **old; /* every reloaded config, freed at exit */
 	size_t n_old;
 	struct metrics_server *ms;
 };
@@ -298,15 +300,18 @@ static void reload(struct sigctx *sc)
 	if (config_parse(sc->argc, sc->argv, nc, err, sizeof(err)) != CONFIG_OK) {
 		char q[LOG_QUOTE_BUF];
 
-		log_event(LOG_WARN, "reload_refused", "reason=%s keeps=previous", log_quote(q, err, strlen(err)));
+		log_event(LOG_WARN, "reload_refused", "reason=%s keeps=previous",
+		          log_quote(q, err, strlen(err)));
 		config_free(nc);
 		free(nc);
 		return;
 	}
-	if (strcmp(nc->listen_host, sc->current->listen_host) || strcmp(nc->listen_port, sc->current->listen_port) ||
-	    nc->threads != sc->current->threads || strcmp(nc->metrics_host, sc->current->metrics_host) ||
+	if (strcmp(nc->listen_host, sc->current->listen_host) ||
+	    strcmp(nc->listen_port, sc->current->listen_port) || nc->threads != sc->current->threads ||
+	    strcmp(nc->metrics_host, sc->current->metrics_host) ||
 	    strcmp(nc->metrics_port, sc->current->metrics_port))
-		log_event(LOG_WARN, "reload_partial", "reason=\"listen, threads and metrics change only on restart\"");
+		log_event(LOG_WARN, "reload_partial",
+		          "reason=\"listen, threads and metrics change only on restart\"");
 	log_set_level(nc->log_level);
 	sc->old[sc->n_old++] = nc;
 	sc->current = nc;
@@ -406,8 +411,12 @@ int server_run(const struct config *cfg, int argc, char **argv)
 			char qs[LOG_QUOTE_BUF], qi[LOG_QUOTE_BUF];
 
 			log_event(LOG_INFO, "provider", "name=%s keys=%s source=%s issuer=%s", p->name,
-			          p->jwks_uri ? "remote" : p->jwks_file ? "file" : "oidc",
-			          log_quote_url(qs, p->jwks_uri ? p->jwks_uri : p->jwks_file ? p->jwks_file : p->issuer),
+			          p->jwks_uri    ? "remote"
+			          : p->jwks_file ? "file"
+			                         : "oidc",
+			          log_quote_url(qs, p->jwks_uri    ? p->jwks_uri
+			                            : p->jwks_file ? p->jwks_file
+			                                           : p->issuer),
 			          log_quote_url(qi, p->issuer ? p->issuer : "-"));
 		}
 		ev_run(main_loop, 0);

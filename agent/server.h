@@ -27,8 +27,8 @@ struct worker {
 	_Atomic(const struct config *) next_cfg; /* set by SIGHUP, taken by the worker */
 	unsigned id;
 	pthread_t thread;
-	ev_async stop_async;            /* the main thread asks this worker to drain */
-	ev_async reload_async;          /* ... or to re-read its key files (SIGHUP) */
+	ev_async stop_async;   /* the main thread asks this worker to drain */
+	ev_async reload_async; /* ... or to re-read its key files (SIGHUP) */
 	const struct config *cfg;
 	struct fetcher *fetcher;
 	struct verifier verifier;
@@ -36,10 +36,10 @@ struct worker {
 	int listen_fd;
 	ev_io accept_io;
 	ev_timer drain_timer;
-	struct conn *conns;             /* doubly linked through conn->next/prev */
-	double warn_window;             /* rate limit of protocol-error log lines */
+	struct conn *conns; /* doubly linked through conn->next/prev */
+	double warn_window; /* rate limit of protocol-error log lines */
 	unsigned warn_count;
-	void *req_pool;                 /* conn.c's free requests: no malloc per NOTIFY */
+	void *req_pool; /* conn.c's free requests: no malloc per NOTIFY */
 	unsigned req_pool_n;
 	unsigned n_conns;
 	bool draining;

@@ -8,22 +8,21 @@
 #include "log.h"
 
 /* Cache entries are valid for one provider's key-set generation. */
-#define GEN_KEY(pidx, gen) (((uint64_t)(pidx) << 48) | ((gen) & 0xffffffffffffull))
+#define GEN_KEY(pidx, gen) (((uint64_t)(pidx) << 48) | ((gen)&0xffffffffffffull))
 
 /* base64url and '.', the characters of a compact JWS. A table: the token
  * is scanned on every request, cache hits included. */
 static const bool token_chars[256] = {
-	['-'] = true, ['.'] = true, ['_'] = true,
-	['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true,
-	['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true,
-	['A'] = true, ['B'] = true, ['C'] = true, ['D'] = true, ['E'] = true, ['F'] = true, ['G'] = true,
-	['H'] = true, ['I'] = true, ['J'] = true, ['K'] = true, ['L'] = true, ['M'] = true, ['N'] = true,
-	['O'] = true, ['P'] = true, ['Q'] = true, ['R'] = true, ['S'] = true, ['T'] = true, ['U'] = true,
-	['V'] = true, ['W'] = true, ['X'] = true, ['Y'] = true, ['Z'] = true,
-	['a'] = true, ['b'] = true, ['c'] = true, ['d'] = true, ['e'] = true, ['f'] = true, ['g'] = true,
-	['h'] = true, ['i'] = true, ['j'] = true, ['k'] = true, ['l'] = true, ['m'] = true, ['n'] = true,
-	['o'] = true, ['p'] = true, ['q'] = true, ['r'] = true, ['s'] = true, ['t'] = true, ['u'] = true,
-	['v'] = true, ['w'] = true, ['x'] = true, ['y'] = true, ['z'] = true,
+    ['-'] = true, ['.'] = true, ['_'] = true, ['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true,
+    ['4'] = true, ['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true, ['A'] = true,
+    ['B'] = true, ['C'] = true, ['D'] = true, ['E'] = true, ['F'] = true, ['G'] = true, ['H'] = true,
+    ['I'] = true, ['J'] = true, ['K'] = true, ['L'] = true, ['M'] = true, ['N'] = true, ['O'] = true,
+    ['P'] = true, ['Q'] = true, ['R'] = true, ['S'] = true, ['T'] = true, ['U'] = true, ['V'] = true,
+    ['W'] = true, ['X'] = true, ['Y'] = true, ['Z'] = true, ['a'] = true, ['b'] = true, ['c'] = true,
+    ['d'] = true, ['e'] = true, ['f'] = true, ['g'] = true, ['h'] = true, ['i'] = true, ['j'] = true,
+    ['k'] = true, ['l'] = true, ['m'] = true, ['n'] = true, ['o'] = true, ['p'] = true, ['q'] = true,
+    ['r'] = true, ['s'] = true, ['t'] = true, ['u'] = true, ['v'] = true, ['w'] = true, ['x'] = true,
+    ['y'] = true, ['z'] = true,
 };
 
 static inline bool is_token_char(unsigned char c)
@@ -151,9 +150,11 @@ bool verify_claims_allowed(const struct provider *p, const struct jwt *jwt)
 		size_t k;
 
 		if (json_is_string(c))
-			found = strcmp(json_string_value(c), want) == 0 || has_word(json_string_value(c), want);
+			found =
+			    strcmp(json_string_value(c), want) == 0 || has_word(json_string_value(c), want);
 		else if (json_is_array(c))
-			json_array_foreach(c, k, v) found |= json_is_string(v) && strcmp(json_string_value(v), want) == 0;
+			json_array_foreach(c, k, v) found |=
+			    json_is_string(v) && strcmp(json_string_value(v), want) == 0;
 		else if (json_is_true(c) || json_is_false(c))
 			found = strcmp(want, json_is_true(c) ? "true" : "false") == 0;
 		if (!found)

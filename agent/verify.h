@@ -35,33 +35,33 @@ struct verifier {
 struct verify_arg {
 	const char *name;
 	size_t name_len;
-	const char *val;                /* NULL: absent or NULL sample */
+	const char *val; /* NULL: absent or NULL sample */
 	size_t len;
 };
 
 #define VERIFY_MAX_ARGS 32
 
 struct verify_input {
-	const char *provider;           /* the "provider" argument; NULL = any configured */
+	const char *provider; /* the "provider" argument; NULL = any configured */
 	size_t provider_len;
 	size_t n_args;
 	struct verify_arg args[VERIFY_MAX_ARGS];
 };
 
 struct vreq {
-	struct keys_waiter waiter;      /* first: keys.c hands it back */
+	struct keys_waiter waiter; /* first: keys.c hands it back */
 	struct verifier *v;
-	void (*done)(struct vreq *r);   /* called when a parked verification ends */
+	void (*done)(struct vreq *r); /* called when a parked verification ends */
 	enum jwt_status status;
-	struct jwt jwt;                 /* parsed token, valid until verify_release */
+	struct jwt jwt; /* parsed token, valid until verify_release */
 	bool has_jwt;
-	bool refetched;                 /* an unknown-kid refetch was already tried */
+	bool refetched; /* an unknown-kid refetch was already tried */
 	bool parked;
-	bool cached;                    /* verdict came from the token cache */
+	bool cached;                     /* verdict came from the token cache */
 	const struct provider *provider; /* the provider that judged the token */
 	unsigned provider_idx;
-	struct keys *keys;              /* that provider's keys (stable across a reload) */
-	char *tok;                      /* owned copy: jwt.c keeps pointers into it */
+	struct keys *keys; /* that provider's keys (stable across a reload) */
+	char *tok;         /* owned copy: jwt.c keeps pointers into it */
 	size_t tok_len;
 	/* On JWT_OK: claims for the ACK, from the token or the cache entry,
 	 * valid until verify_release (cache: until the next verification). */

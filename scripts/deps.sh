@@ -3,7 +3,7 @@
 # As root it runs apt-get itself; otherwise it prints the exact command.
 set -eu
 PKGS="build-essential pkg-config libev-dev libcurl4-openssl-dev libjansson-dev libssl-dev \
-haproxy nginx-light curl openssl python3 python3-jwcrypto python3-jwt libmicrohttpd-dev python3-yaml clang libclang-rt-14-dev iproute2 procps"
+haproxy nginx-light curl openssl python3 python3-jwcrypto python3-jwt libmicrohttpd-dev python3-yaml clang clang-format libclang-rt-14-dev iproute2 procps"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -71,10 +71,10 @@ enum spop_status {
 	SPOP_ERR_UNKNOWN = 99,
 };
 
-#define SPOP_MIN_FRAME_SIZE 256u     /* smallest max-frame-size a peer may use */
+#define SPOP_MIN_FRAME_SIZE     256u   /* smallest max-frame-size a peer may use */
 #define SPOP_DEFAULT_FRAME_SIZE 16380u /* HAProxy's tune.bufsize - 4 */
-#define SPOP_MIN_FRAME_LEN 7u        /* type + flags + two 1-byte varints */
-#define SPOP_VARINT_MAX 10u
+#define SPOP_MIN_FRAME_LEN      7u     /* type + flags + two 1-byte varints */
+#define SPOP_VARINT_MAX         10u
 
 /* A view into a buffer; never NUL-terminated. */
 struct spop_str {
@@ -83,13 +83,13 @@ struct spop_str {
 };
 
 struct spop_value {
-	uint8_t type;                   /* enum spop_data_type */
+	uint8_t type; /* enum spop_data_type */
 	union {
 		bool b;
-		int64_t i;              /* INT32, INT64 */
-		uint64_t u;             /* UINT32, UINT64 */
-		uint8_t ip[16];         /* IPV4 uses the first 4 bytes */
-		struct spop_str s;      /* STRING, BINARY */
+		int64_t i;         /* INT32, INT64 */
+		uint64_t u;        /* UINT32, UINT64 */
+		uint8_t ip[16];    /* IPV4 uses the first 4 bytes */
+		struct spop_str s; /* STRING, BINARY */
 	} u;
 };
 
@@ -101,7 +101,7 @@ struct spop_frame {
 	uint64_t fid;
 	const uint8_t *payload;
 	size_t payload_len;
-	size_t frame_len;               /* the length field: bytes after the 4-byte prefix */
+	size_t frame_len; /* the length field: bytes after the 4-byte prefix */
 };
 
 /* ---- varints ("peers" encoding, not LEB128: trap 2) ---- */
@@ -161,11 +161,11 @@ bool spop_str_eq(struct spop_str s, const char *lit);
 
 struct spop_hello {
 	bool has_versions;
-	bool supports_20;               /* "2.0" (or any 2.x) in supported-versions */
+	bool supports_20; /* "2.0" (or any 2.x) in supported-versions */
 	bool has_max_frame_size;
 	uint64_t max_frame_size;
 	bool has_capabilities;
-	bool pipelining;                /* offered by HAProxy */
+	bool pipelining; /* offered by HAProxy */
 	bool healthcheck;
 };
 
@@ -186,9 +186,9 @@ int spop_disconnect_decode(const uint8_t *p, size_t len, struct spop_disconnect 
 
 struct spop_buf {
 	uint8_t *data;
-	size_t size;                    /* capacity */
-	size_t len;                     /* bytes used */
-	bool overflow;                  /* latched by any write that did not fit */
+	size_t size;   /* capacity */
+	size_t len;    /* bytes used */
+	bool overflow; /* latched by any write that did not fit */
 };
 
 static inline void spop_buf_init(struct spop_buf *b, uint8_t *data, size_t size)
@@ -210,7 +210,7 @@ size_t spop_frame_end(struct spop_buf *b, size_t start, uint32_t max_len);
 
 void spop_put_str(struct spop_buf *b, const void *s, size_t len);
 void spop_put_kv_str(struct spop_buf *b, const char *name, const void *s, size_t len);
-void spop_put_kv_uint(struct spop_buf *b, const char *name, uint64_t v);   /* UINT32 type */
+void spop_put_kv_uint(struct spop_buf *b, const char *name, uint64_t v); /* UINT32 type */
 void spop_put_kv_bool(struct spop_buf *b, const char *name, bool v);
 
 /* ACK actions (notes §2.9): 01 03 <scope> <name> <typed value>. */

@@ -64,6 +64,9 @@ if [ "$what" = integ ] || [ "$what" = all ]; then
 		run_one "integ/$(basename "$t" .sh)" bash "$t"
 	done
 fi
+if [ "$what" = all ]; then
+	run_one "style/clang-format" bash tests/fmt-check.sh
+fi
 if [ "$what" = fuzz ] || [ "$what" = all ]; then
 	run_one "fuzz/all-targets" bash tests/fuzz/run.sh "${FUZZ_SECONDS:-10}"
 fi
