@@ -118,6 +118,8 @@ tsan-integ: tsan
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/bench/run.sh
+	$(Q)tests/bench/refresh.sh
+	$(Q)tests/bench/memory.sh
 
 # Minutes of distinct tokens and JWKS rotation; not part of `make test`.
 soak: deps
