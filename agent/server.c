@@ -127,18 +127,10 @@ static bool same_keys(const struct provider *a, const struct provider *b)
 
 static struct keys *new_keys(struct worker *w, const struct provider *p, size_t i)
 {
-	struct keys_conf kc = {
-	    .uri = p->jwks_uri,
-	    .file = p->jwks_file,
-	    .issuer_discovery = p->oidc_discovery ? p->issuer : NULL,
-	    .cache_time_s = p->cache_time_s,
-	    .fetch_timeout_ms = p->fetch_timeout_ms,
-	    .max_stale_s = p->max_stale_s,
-	    .refetch_interval_s = p->refetch_interval_s,
-	    .failed_retry_s = 1.0,
-	    .metrics = w->metrics ? &w->metrics->keys[i] : NULL,
-	};
+	struct keys_conf kc;
 
+	verify_keys_conf(&kc, p);
+	kc.metrics = w->metrics ? &w->metrics->keys[i] : NULL;
 	return keys_new(w->loop, w->fetcher, &kc);
 }
 

@@ -220,6 +220,20 @@ int verify_render_exports(const struct provider *p, const struct jwt *jwt, size_
 	return 0;
 }
 
+void verify_keys_conf(struct keys_conf *kc, const struct provider *p)
+{
+	*kc = (struct keys_conf){
+	    .uri = p->jwks_uri,
+	    .file = p->jwks_file,
+	    .issuer_discovery = p->oidc_discovery ? p->issuer : NULL,
+	    .cache_time_s = p->cache_time_s,
+	    .fetch_timeout_ms = p->fetch_timeout_ms,
+	    .max_stale_s = p->max_stale_s,
+	    .refetch_interval_s = p->refetch_interval_s,
+	    .failed_retry_s = 1.0,
+	};
+}
+
 /* ---- the verification ---- */
 
 /* Which providers this request may use: the "provider" argument lists

@@ -72,6 +72,10 @@ struct vreq {
 	char *exports_owned;
 };
 
+/* The key-cache settings of provider <p> (failed_retry_s 1 s, no metrics):
+ * what the worker gives keys_new for each provider. */
+void verify_keys_conf(struct keys_conf *kc, const struct provider *p);
+
 /* Starts verifying the token found in <in>. Returns true when r->status is
  * final, false when parked (r->done will be called exactly once, unless
  * verify_cancel is called first). */

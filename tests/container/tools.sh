@@ -31,3 +31,23 @@ tools_install() {
 	fi
 	return 0
 }
+
+# relay NAME CMD...: runs a tests/container script; its PASS/FAIL lines become TAP lines
+# (prefixed with "NAME: " unless NAME is empty). Uses lib.sh's ok/not_ok/diag.
+relay() {
+	local name=${1:+$1: } out rc line
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	while IFS= read -r line; do
+		case $line in
+		PASS:\ *) ok "$name${line#PASS: }" ;;
+		FAIL:\ *) not_ok "$name${line#FAIL: }" ;;
+		\#*) echo "$line" ;;
+		*) diag "$line" ;;
+		esac
+	done <<<"$out"
+	if [ "$rc" -ne 0 ] && ! grep -q '^FAIL: ' <<<"$out"; then
+		not_ok "${name}exited with status $rc"
+	fi
+}

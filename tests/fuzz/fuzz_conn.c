@@ -100,18 +100,11 @@ static int setup(struct fuzz_worker *fw, int argc, char **argv)
 	w->verifier.cfg = cfg;
 	w->verifier.metrics = w->metrics;
 	for (size_t i = 0; i < cfg->n_providers; i++) {
-		const struct provider *p = &cfg->providers[i];
-		struct keys_conf kc = {
-			.uri = p->jwks_uri,
-			.file = p->jwks_file,
-			.issuer_discovery = p->oidc_discovery ? p->issuer : NULL,
-			.cache_time_s = p->cache_time_s,
-			.fetch_timeout_ms = p->fetch_timeout_ms,
-			.max_stale_s = p->max_stale_s,
-			.refetch_interval_s = p->refetch_interval_s,
-			.failed_retry_s = 0.2,
-			.metrics = &w->metrics->keys[i],
-		};
+		struct keys_conf kc;
+
+		verify_keys_conf(&kc, &cfg->providers[i]);
+		kc.failed_retry_s = 0.2;
+		kc.metrics = &w->metrics->keys[i];
 
 		w->verifier.keys[i] = keys_new(w->loop, w->fetcher, &kc);
 		if (!w->verifier.keys[i])

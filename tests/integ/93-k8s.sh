@@ -14,24 +14,6 @@
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-relay() {
-	local name=${1:+$1: } out rc line
-	shift
-	out=$("$@" 2>&1)
-	rc=$?
-	while IFS= read -r line; do
-		case $line in
-		PASS:\ *) ok "$name${line#PASS: }" ;;
-		FAIL:\ *) not_ok "$name${line#FAIL: }" ;;
-		\#*) echo "$line" ;;
-		*) diag "$line" ;;
-		esac
-	done <<<"$out"
-	if [ "$rc" -ne 0 ] && ! grep -q '^FAIL: ' <<<"$out"; then
-		not_ok "${name}exited with status $rc"
-	fi
-}
-
 # shellcheck source=tests/container/tools.sh
 . "$TOP/tests/container/tools.sh"
 if tools_install >"$T/tools.log" 2>&1; then

@@ -22,25 +22,10 @@
 #include "fetch.h"
 #include "jwks.h"
 #include "keys.h"
+#include "httpd.h"
 #include "t.h"
 
 /* Two RSA-2048 public keys (generated with jwcrypto for this test). */
-#define JWK_K1                                                                                               \
-	"{\"alg\":\"RS256\",\"e\":\"AQAB\",\"kid\":\"k1\",\"kty\":\"RSA\",\"n\":"                            \
-	"\"tA2msjwko2d9-8vx-kWpxrh12sy3znH6p471XPEB7HvjczAfT9O4HOKGa0oAc_RRd7jxPVmnr4SOA6ThuJT_USVSgyTOtixh" \
-	"vIqPx5ME6k2q_5MygnaPhb8rNzLj6IUiSmSMQhk87HYulshYPpPYz0y-S__Ae6n5drch-fPbTWQ-P9-qUZcErir6QLY4zUDJEy" \
-	"lu5qgMVvyhvHfKlppo5U3l3vc1L5CJR_Wbzx_60L8vZmnXpIOu8RatrK1kFI8AkBJRQyl8Mni5tjrltMEa5sSd4Fa_226kZ_c"  \
-	"M8X2ZwSR-pUpheq4mpDv3s_jSfok9peGes0r7IebVOqBHgFazyw\",\"use\":\"sig\"}"
-#define JWK_K2                                                                                               \
-	"{\"alg\":\"RS256\",\"e\":\"AQAB\",\"kid\":\"k2\",\"kty\":\"RSA\",\"n\":"                            \
-	"\"sTxmK_eJ2LDKamvwqt_Punu1z8IUMBGG8_07hZjmYEqvUwksmBKHE2VzOWbtnVtw-nXhgtk4XW7Hl6DR2C0ncE3SpNN0VCiv" \
-	"yL1JxqN7hSlDfZ0TdnWXzkm0eJTg6Ss1YHKF_8U-_A7qFDLxAI-r80o-6eiZGgJ2MHlz-Rp0_UBTnbv0JKwxKVVAudCoRPLL"   \
-	"dGYV_TY4lRpCeSdqKvR4H0iQUjnVW7c1KlhRZN-w-mS1ticn7dH6fmEwywcot53-YMo8ShhfWmQyog9Ek-4rka7QhQdFhk3U"   \
-	"Qlua03l4cA9Z7vXuwDFHl0JrMxpDYKbSlrFc9FgZej8Pq6IQUkGJPQ\",\"use\":\"sig\"}"
-
-static const char JWKS1[] = "{\"keys\":[" JWK_K1 "]}";
-static const char JWKS12[] = "{\"keys\":[" JWK_K1 "," JWK_K2 "]}";
-
 #define BIG_BYTES (2u * 1024u * 1024u)
 #define CAP_BYTES (1024u * 1024u)
 
@@ -60,313 +45,113 @@ enum jwks_mode {
 	MODE_SLOW,   /* never answers */
 };
 
-struct srv;
-
-struct sconn {
-	struct srv *srv;
-	int fd;
-	ev_io rio, wio;
-	char in[4096];
-	size_t in_len;
-	char *out;
-	size_t out_len, out_off;
-	bool is_handled; /* request seen (answered or left hanging) */
-	struct sconn *prev, *next;
-};
-
 struct srv {
-	struct ev_loop *loop;
-	int fd;
-	int port;
-	ev_io accept_io;
-	struct sconn *conns;
+	struct httpd h;
 	enum jwks_mode mode;
 	int hits_total;
 	int hits_jwks;
 	int hits_slow;
 };
 
-static void sconn_close(struct sconn *c)
+static void reply(struct hconn *c, const char *status, const char *extra_hdrs, const char *body, size_t body_len,
+                  bool with_length)
 {
-	struct srv *s = c->srv;
-
-	ev_io_stop(s->loop, &c->rio);
-	ev_io_stop(s->loop, &c->wio);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	close(c->fd);
-	free(c->out);
-	free(c);
+	httpd_reply(c, status, extra_hdrs, body, body_len, with_length, 0.0);
 }
 
-static void sconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct sconn *c = w->data;
-	ssize_t n;
-
-	while (c->out_off < c->out_len) {
-		n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n <= 0) {
-			/* The client gave up (body cap): normal here. */
-			sconn_close(c);
-			return;
-		}
-		c->out_off += (size_t)n;
-	}
-	sconn_close(c);
-}
-
-static void sconn_reply(struct sconn *c, const char *status, const char *extra_hdrs, const char *body,
-                        size_t body_len, bool with_length)
-{
-	char hdr[512];
-	int h;
-
-	h = snprintf(hdr, sizeof(hdr), "HTTP/1.1 %s\r\nConnection: close\r\n%s", status, extra_hdrs);
-	if (with_length)
-		h += snprintf(hdr + h, sizeof(hdr) - (size_t)h, "Content-Length: %zu\r\n", body_len);
-	h += snprintf(hdr + h, sizeof(hdr) - (size_t)h, "\r\n");
-	c->out = malloc((size_t)h + body_len);
-	if (!c->out) {
-		sconn_close(c);
-		return;
-	}
-	memcpy(c->out, hdr, (size_t)h);
-	if (body_len)
-		memcpy(c->out + h, body, body_len);
-	c->out_len = (size_t)h + body_len;
-	ev_io_stop(c->srv->loop, &c->rio);
-	ev_io_start(c->srv->loop, &c->wio);
-}
-
-static void sconn_reply_big(struct sconn *c, bool with_length)
+static void reply_big(struct hconn *c, bool with_length)
 {
 	char *body = malloc(BIG_BYTES);
 
 	if (!body) {
-		sconn_close(c);
+		hconn_close(c);
 		return;
 	}
 	memset(body, ' ', BIG_BYTES);
-	sconn_reply(c, "200 OK", "Content-Type: application/json\r\n", body, BIG_BYTES, with_length);
+	reply(c, "200 OK", "Content-Type: application/json\r\n", body, BIG_BYTES, with_length);
 	free(body);
 }
 
-static void sconn_jwks(struct sconn *c)
+static void reply_jwks(struct hconn *c, enum jwks_mode mode)
 {
-	const char *json = "application/json\r\n";
-	char ct[64];
+	const char *ct = "Content-Type: application/json\r\n";
 
-	snprintf(ct, sizeof(ct), "Content-Type: %s", json);
-	switch (c->srv->mode) {
+	switch (mode) {
 	case MODE_GOOD1:
-		sconn_reply(c, "200 OK", ct, JWKS1, strlen(JWKS1), true);
+		reply(c, "200 OK", ct, JWKS1, strlen(JWKS1), true);
 		break;
 	case MODE_GOOD12:
-		sconn_reply(c, "200 OK", ct, JWKS12, strlen(JWKS12), true);
+		reply(c, "200 OK", ct, JWKS12, strlen(JWKS12), true);
 		break;
 	case MODE_500:
-		sconn_reply(c, "500 Internal Server Error", "", "oops", 4, true);
+		reply(c, "500 Internal Server Error", "", "oops", 4, true);
 		break;
 	case MODE_404:
-		sconn_reply(c, "404 Not Found", "", "nope", 4, true);
+		reply(c, "404 Not Found", "", "nope", 4, true);
 		break;
 	case MODE_HTML:
-		sconn_reply(c, "200 OK", "Content-Type: text/html\r\n", "<html>login</html>", 18, true);
+		reply(c, "200 OK", "Content-Type: text/html\r\n", "<html>login</html>", 18, true);
 		break;
 	case MODE_TRUNC:
-		sconn_reply(c, "200 OK", ct, JWKS1, strlen(JWKS1) / 2, true);
+		reply(c, "200 OK", ct, JWKS1, strlen(JWKS1) / 2, true);
 		break;
 	case MODE_EMPTY:
-		sconn_reply(c, "200 OK", ct, "", 0, true);
+		reply(c, "200 OK", ct, "", 0, true);
 		break;
 	case MODE_NOKEYS:
-		sconn_reply(c, "200 OK", ct, "{\"keys\":[]}", 11, true);
+		reply(c, "200 OK", ct, "{\"keys\":[]}", 11, true);
 		break;
 	case MODE_SLOW:
-		break; /* keep reading: close when the client does */
+		break; /* no answer: the connection stays until the client gives up */
 	}
 }
 
-static void sconn_request(struct sconn *c, const char *path)
+static void on_request(struct hconn *c, const char *path, void *arg)
 {
-	struct srv *s = c->srv;
+	struct srv *s = arg;
 
 	s->hits_total++;
 	if (!strcmp(path, "/jwks")) {
 		s->hits_jwks++;
-		sconn_jwks(c);
+		reply_jwks(c, s->mode);
 	} else if (!strcmp(path, "/good")) {
-		sconn_reply(c, "200 OK", "", JWKS1, strlen(JWKS1), true);
+		reply(c, "200 OK", "", JWKS1, strlen(JWKS1), true);
 	} else if (!strcmp(path, "/500")) {
-		sconn_reply(c, "500 Internal Server Error", "", "oops", 4, true);
+		reply(c, "500 Internal Server Error", "", "oops", 4, true);
 	} else if (!strcmp(path, "/404")) {
-		sconn_reply(c, "404 Not Found", "", "nope", 4, true);
+		reply(c, "404 Not Found", "", "nope", 4, true);
 	} else if (!strcmp(path, "/html")) {
-		sconn_reply(c, "200 OK", "Content-Type: text/html\r\n", "<html></html>", 13, true);
+		reply(c, "200 OK", "Content-Type: text/html\r\n", "<html></html>", 13, true);
 	} else if (!strcmp(path, "/big")) {
-		sconn_reply_big(c, true);
+		reply_big(c, true);
 	} else if (!strcmp(path, "/bigclose")) {
-		sconn_reply_big(c, false); /* no length: curl reads until close */
+		reply_big(c, false); /* no length: curl reads until close */
 	} else if (!strcmp(path, "/loop")) {
-		sconn_reply(c, "302 Found", "Location: /loop\r\n", "", 0, true);
+		reply(c, "302 Found", "Location: /loop\r\n", "", 0, true);
 	} else if (!strcmp(path, "/r1")) {
-		sconn_reply(c, "302 Found", "Location: /good\r\n", "", 0, true);
+		reply(c, "302 Found", "Location: /good\r\n", "", 0, true);
 	} else if (!strcmp(path, "/r2")) {
-		sconn_reply(c, "302 Found", "Location: /r1\r\n", "", 0, true);
+		reply(c, "302 Found", "Location: /r1\r\n", "", 0, true);
 	} else if (!strcmp(path, "/r3")) {
-		sconn_reply(c, "302 Found", "Location: /r2\r\n", "", 0, true);
+		reply(c, "302 Found", "Location: /r2\r\n", "", 0, true);
 	} else if (!strcmp(path, "/r4")) {
-		sconn_reply(c, "302 Found", "Location: /r3\r\n", "", 0, true);
+		reply(c, "302 Found", "Location: /r3\r\n", "", 0, true);
 	} else if (!strcmp(path, "/slow")) {
 		s->hits_slow++;
 	} else {
-		sconn_reply(c, "404 Not Found", "", "", 0, true);
+		reply(c, "404 Not Found", "", "", 0, true);
 	}
-}
-
-static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct sconn *c = w->data;
-	char path[256], scratch[512];
-	ssize_t n;
-
-	if (c->is_handled) {
-		/* Unanswered (slow) request: wait for the client to give up. */
-		n = recv(c->fd, scratch, sizeof(scratch), 0);
-		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-			sconn_close(c);
-		return;
-	}
-	if (c->in_len == sizeof(c->in) - 1) {
-		sconn_close(c);
-		return;
-	}
-	n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - 1 - c->in_len, 0);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
-	if (n <= 0) {
-		sconn_close(c);
-		return;
-	}
-	c->in_len += (size_t)n;
-	c->in[c->in_len] = '\0';
-	if (!strstr(c->in, "\r\n\r\n"))
-		return;
-	if (sscanf(c->in, "GET %255s HTTP/1.1", path) != 1) {
-		sconn_close(c);
-		return;
-	}
-	c->is_handled = true;
-	sconn_request(c, path);
-}
-
-static void srv_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct srv *s = w->data;
-	struct sconn *c;
-	int fd;
-
-	fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd == -1)
-		return;
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return;
-	}
-	c->srv = s;
-	c->fd = fd;
-	ev_io_init(&c->rio, sconn_read_cb, fd, EV_READ);
-	ev_io_init(&c->wio, sconn_write_cb, fd, EV_WRITE);
-	c->rio.data = c->wio.data = c;
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	ev_io_start(loop, &c->rio);
-}
-
-/* Returns a listening socket on 127.0.0.1:<*port> (port 0: the kernel picks). */
-static int listen_local(int *port)
-{
-	struct sockaddr_in sa = {0};
-	socklen_t len = sizeof(sa);
-	int fd;
-
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return -1;
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sa.sin_port = 0;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(fd, 64) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == -1) {
-		close(fd);
-		return -1;
-	}
-	*port = ntohs(sa.sin_port);
-	return fd;
 }
 
 static int srv_start(struct srv *s, struct ev_loop *loop)
 {
 	memset(s, 0, sizeof(*s));
-	s->loop = loop;
-	s->fd = listen_local(&s->port);
-	if (s->fd == -1)
-		return -1;
-	ev_io_init(&s->accept_io, srv_accept_cb, s->fd, EV_READ);
-	s->accept_io.data = s;
-	ev_io_start(loop, &s->accept_io);
-	return 0;
+	return httpd_start(&s->h, loop, on_request, s);
 }
 
 static void srv_stop(struct srv *s)
 {
-	while (s->conns)
-		sconn_close(s->conns);
-	ev_io_stop(s->loop, &s->accept_io);
-	close(s->fd);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Bounded loop runs                                                        */
-
-static bool watchdog_fired;
-
-static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	watchdog_fired = true;
-}
-
-/* Runs the loop until *<counter> >= <target> or <max_s> seconds passed.
- * Returns whether the target was reached. */
-static bool run_until(struct ev_loop *loop, double max_s, const int *counter, int target)
-{
-	ev_timer wd;
-
-	watchdog_fired = false;
-	ev_timer_init(&wd, watchdog_cb, max_s, 0.0);
-	ev_now_update(loop);
-	ev_timer_start(loop, &wd);
-	while ((!counter || *counter < target) && !watchdog_fired)
-		ev_run(loop, EVRUN_ONCE);
-	ev_timer_stop(loop, &wd);
-	return !counter || *counter >= target;
-}
-
-static void run_for(struct ev_loop *loop, double s)
-{
-	run_until(loop, s, NULL, 0);
+	httpd_stop(&s->h);
 }
 
 static char base_url[64];
@@ -917,7 +702,7 @@ int main(void)
 		fprintf(stderr, "cannot listen on 127.0.0.1\n");
 		return 1;
 	}
-	snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%d", s.port);
+	snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%d", s.h.port);
 
 	test_fetch(loop, &s);
 

@@ -27,24 +27,8 @@
 #include "jwks.h"
 #include "keys.h"
 #include "status.h"
+#include "httpd.h"
 #include "t.h"
-
-/* Two RSA-2048 public keys (the ones of test_keys.c). */
-#define JWK_K1                                                                                               \
-	"{\"alg\":\"RS256\",\"e\":\"AQAB\",\"kid\":\"k1\",\"kty\":\"RSA\",\"n\":"                            \
-	"\"tA2msjwko2d9-8vx-kWpxrh12sy3znH6p471XPEB7HvjczAfT9O4HOKGa0oAc_RRd7jxPVmnr4SOA6ThuJT_USVSgyTOtixh" \
-	"vIqPx5ME6k2q_5MygnaPhb8rNzLj6IUiSmSMQhk87HYulshYPpPYz0y-S__Ae6n5drch-fPbTWQ-P9-qUZcErir6QLY4zUDJEy" \
-	"lu5qgMVvyhvHfKlppo5U3l3vc1L5CJR_Wbzx_60L8vZmnXpIOu8RatrK1kFI8AkBJRQyl8Mni5tjrltMEa5sSd4Fa_226kZ_c"  \
-	"M8X2ZwSR-pUpheq4mpDv3s_jSfok9peGes0r7IebVOqBHgFazyw\",\"use\":\"sig\"}"
-#define JWK_K2                                                                                               \
-	"{\"alg\":\"RS256\",\"e\":\"AQAB\",\"kid\":\"k2\",\"kty\":\"RSA\",\"n\":"                            \
-	"\"sTxmK_eJ2LDKamvwqt_Punu1z8IUMBGG8_07hZjmYEqvUwksmBKHE2VzOWbtnVtw-nXhgtk4XW7Hl6DR2C0ncE3SpNN0VCiv" \
-	"yL1JxqN7hSlDfZ0TdnWXzkm0eJTg6Ss1YHKF_8U-_A7qFDLxAI-r80o-6eiZGgJ2MHlz-Rp0_UBTnbv0JKwxKVVAudCoRPLL"   \
-	"dGYV_TY4lRpCeSdqKvR4H0iQUjnVW7c1KlhRZN-w-mS1ticn7dH6fmEwywcot53-YMo8ShhfWmQyog9Ek-4rka7QhQdFhk3U"   \
-	"Qlua03l4cA9Z7vXuwDFHl0JrMxpDYKbSlrFc9FgZej8Pq6IQUkGJPQ\",\"use\":\"sig\"}"
-
-static const char JWKS1[] = "{\"keys\":[" JWK_K1 "]}";
-static const char JWKS12[] = "{\"keys\":[" JWK_K1 "," JWK_K2 "]}";
 
 #define DISC_PATH "/idp/.well-known/openid-configuration"
 
@@ -62,27 +46,8 @@ struct route {
 	int hits;
 };
 
-struct srv;
-
-struct sconn {
-	struct srv *srv;
-	int fd;
-	ev_io rio, wio;
-	ev_timer delay;
-	char in[4096];
-	size_t in_len;
-	char *out;
-	size_t out_len, out_off;
-	bool is_handled;
-	struct sconn *prev, *next;
-};
-
 struct srv {
-	struct ev_loop *loop;
-	int fd;
-	int port;
-	ev_io accept_io;
-	struct sconn *conns;
+	struct httpd h;
 	struct route routes[MAX_ROUTES];
 	size_t n_routes;
 	int hits_total;
@@ -126,52 +91,7 @@ static void srv_reset(struct srv *s)
 	s->hits_total = 0;
 }
 
-static void sconn_close(struct sconn *c)
-{
-	struct srv *s = c->srv;
-
-	ev_io_stop(s->loop, &c->rio);
-	ev_io_stop(s->loop, &c->wio);
-	ev_timer_stop(s->loop, &c->delay);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	close(c->fd);
-	free(c->out);
-	free(c);
-}
-
-static void sconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct sconn *c = w->data;
-	ssize_t n;
-
-	while (c->out_off < c->out_len) {
-		n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n <= 0) {
-			sconn_close(c);
-			return;
-		}
-		c->out_off += (size_t)n;
-	}
-	sconn_close(c);
-}
-
-static void sconn_delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct sconn *c = w->data;
-
-	ev_io_start(loop, &c->wio);
-}
-
-static const char *status_text(int status)
+static const char *status_line(int status)
 {
 	switch (status) {
 	case 200:
@@ -183,35 +103,9 @@ static const char *status_text(int status)
 	}
 }
 
-static void sconn_reply(struct sconn *c, int status, const char *body, size_t body_len, double delay_s)
+static void on_request(struct hconn *c, const char *path, void *arg)
 {
-	char hdr[256];
-	int h;
-
-	h = snprintf(hdr, sizeof(hdr),
-	             "HTTP/1.1 %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
-	             "Content-Length: %zu\r\n\r\n",
-	             status_text(status), body_len);
-	c->out = malloc((size_t)h + body_len);
-	if (!c->out) {
-		sconn_close(c);
-		return;
-	}
-	memcpy(c->out, hdr, (size_t)h);
-	if (body_len)
-		memcpy(c->out + h, body, body_len);
-	c->out_len = (size_t)h + body_len;
-	if (delay_s > 0.0) {
-		ev_timer_set(&c->delay, delay_s, 0.0);
-		ev_timer_start(c->srv->loop, &c->delay);
-	} else {
-		ev_io_start(c->srv->loop, &c->wio);
-	}
-}
-
-static void sconn_request(struct sconn *c, const char *path)
-{
-	struct srv *s = c->srv;
+	struct srv *s = arg;
 	size_t i;
 
 	s->hits_total++;
@@ -222,135 +116,26 @@ static void sconn_request(struct sconn *c, const char *path)
 			continue;
 		r->hits++;
 		if (r->status)
-			sconn_reply(c, r->status, r->body, r->body_len, r->delay_s);
+			httpd_reply(c, status_line(r->status), "Content-Type: application/json\r\n", r->body,
+			            r->body_len, true, r->delay_s);
 		return; /* status 0: keep reading until the client gives up */
 	}
-	sconn_reply(c, 404, "", 0, 0.0);
-}
-
-static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct sconn *c = w->data;
-	char path[256], scratch[512];
-	ssize_t n;
-
-	if (c->is_handled) {
-		n = recv(c->fd, scratch, sizeof(scratch), 0);
-		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-			sconn_close(c);
-		return;
-	}
-	if (c->in_len == sizeof(c->in) - 1) {
-		sconn_close(c);
-		return;
-	}
-	n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - 1 - c->in_len, 0);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
-	if (n <= 0) {
-		sconn_close(c);
-		return;
-	}
-	c->in_len += (size_t)n;
-	c->in[c->in_len] = '\0';
-	if (!strstr(c->in, "\r\n\r\n"))
-		return;
-	if (sscanf(c->in, "GET %255s HTTP/1.1", path) != 1) {
-		sconn_close(c);
-		return;
-	}
-	c->is_handled = true;
-	sconn_request(c, path);
-}
-
-static void srv_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct srv *s = w->data;
-	struct sconn *c;
-	int fd;
-
-	fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd == -1)
-		return;
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return;
-	}
-	c->srv = s;
-	c->fd = fd;
-	ev_io_init(&c->rio, sconn_read_cb, fd, EV_READ);
-	ev_io_init(&c->wio, sconn_write_cb, fd, EV_WRITE);
-	ev_init(&c->delay, sconn_delay_cb);
-	c->rio.data = c->wio.data = c->delay.data = c;
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	ev_io_start(loop, &c->rio);
+	httpd_reply(c, status_line(404), "Content-Type: application/json\r\n", "", 0, true, 0.0);
 }
 
 static int srv_start(struct srv *s, struct ev_loop *loop)
 {
-	struct sockaddr_in sa = {0};
-	socklen_t len = sizeof(sa);
-
 	memset(s, 0, sizeof(*s));
-	s->loop = loop;
-	s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s->fd == -1)
-		return -1;
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(s->fd, 64) == -1 ||
-	    getsockname(s->fd, (struct sockaddr *)&sa, &len) == -1) {
-		close(s->fd);
-		return -1;
-	}
-	s->port = ntohs(sa.sin_port);
-	ev_io_init(&s->accept_io, srv_accept_cb, s->fd, EV_READ);
-	s->accept_io.data = s;
-	ev_io_start(loop, &s->accept_io);
-	return 0;
+	return httpd_start(&s->h, loop, on_request, s);
 }
 
 static void srv_stop(struct srv *s)
 {
-	while (s->conns)
-		sconn_close(s->conns);
-	ev_io_stop(s->loop, &s->accept_io);
-	close(s->fd);
+	httpd_stop(&s->h);
 }
 
 /* ---------------------------------------------------------------------- */
 /* Bounded loop runs, URLs, log capture, files                              */
-
-static bool watchdog_fired;
-
-static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	watchdog_fired = true;
-}
-
-/* Runs the loop until *<counter> >= <target> or <max_s> seconds passed. */
-static bool run_until(struct ev_loop *loop, double max_s, const int *counter, int target)
-{
-	ev_timer wd;
-
-	watchdog_fired = false;
-	ev_timer_init(&wd, watchdog_cb, max_s, 0.0);
-	ev_now_update(loop);
-	ev_timer_start(loop, &wd);
-	while ((!counter || *counter < target) && !watchdog_fired)
-		ev_run(loop, EVRUN_ONCE);
-	ev_timer_stop(loop, &wd);
-	return !counter || *counter >= target;
-}
-
-static void run_for(struct ev_loop *loop, double s)
-{
-	run_until(loop, s, NULL, 0);
-}
 
 /* Runs until the route got <target> hits. */
 static bool run_until_hits(struct ev_loop *loop, struct srv *s, const char *path, int target, double max_s)
@@ -1203,7 +988,7 @@ int main(void)
 		fprintf(stderr, "cannot listen on 127.0.0.1\n");
 		return 1;
 	}
-	snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%d", s.port);
+	snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%d", s.h.port);
 
 	f = fetcher_new(loop);
 	ok(f != NULL, "fetcher_new");
